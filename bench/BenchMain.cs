@@ -1,0 +1,19 @@
+namespace LoRAM.Bench;
+
+internal static class BenchMain
+{
+    private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Suites = new()
+    {
+    };
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || !Suites.TryGetValue(args[0], out var suite))
+        {
+            Console.Error.WriteLine("usage: LoRAM.Bench <suite> [options]");
+            foreach (var (name, s) in Suites) Console.Error.WriteLine($"  {name,-12} {s.Help}");
+            return args.Length == 0 ? 0 : 2;
+        }
+        return suite.Run(args[1..]);
+    }
+}

@@ -1,0 +1,52 @@
+using LoRAM.Tensors;
+using LoRAM.Tensors.Cpu;
+
+namespace LoRAM.Tensors.Tests;
+
+public class TensorTests
+{
+    [Fact]
+    public void Reshape_and_slice_are_views_of_the_same_storage()
+    {
+        using var backend = new CpuBackend(1);
+        var data = Enumerable.Range(0, 24).Select(i => (float)i).ToArray();
+        using var t = Tensor.FromArray(backend, data, 2, 3, 4);
+        using var flat = t.Reshape(6, -1);
+        using var second = t.Slice(1, 1);
+        Assert.Equal([6, 4], flat.ShapeArray());
+        Assert.Same(t.Storage, second.Storage);
+        Assert.Equal(data[12..], second.ToArray<float>());
+        backend.Fill(second, -1f);
+        Assert.All(t.ToArray<float>()[12..], v => Assert.Equal(-1f, v));
+        Assert.Equal(data[..12], t.ToArray<float>()[..12]);
+    }
+
+    [Fact]
+    public void Storage_returns_to_the_pool_when_the_last_view_is_disposed()
+    {
+        using var backend = new CpuBackend(1);
+        var t = Tensor.Empty(backend, 16, 16);
+        var view = t.Reshape(256);
+        var storage = t.Storage;
+        t.Dispose();
+        Assert.Equal(0, backend.Memory.PooledBytes);   // the view still holds it
+        view.Dispose();
+        Assert.Equal(1024, backend.Memory.PooledBytes);
+        Assert.Equal(0, backend.Memory.LiveBytes);
+        using var again = Tensor.Empty(backend, 256);
+        Assert.Same(storage, again.Storage);          // same shape next step: no new allocation
+        Assert.Equal(1024, backend.Memory.PeakLiveBytes);
+    }
+
+    [Fact]
+    public void Views_out_of_range_and_bad_reshapes_are_rejected()
+    {
+        using var backend = new CpuBackend(1);
+        using var t = Tensor.Zeros(backend, 4, 5);
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.Slice(3, 2));
+        Assert.Throws<ArgumentException>(() => t.Reshape(3, -1));
+        Assert.Throws<ArgumentException>(() => Tensor.FromArray(backend, new float[5], 2, 3));
+        t.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => t.Reshape(20));
+    }
+}
