@@ -50,3 +50,27 @@ public class TensorTests
         Assert.Throws<ObjectDisposedException>(() => t.Reshape(20));
     }
 }
+
+public class BFloat16Tests
+{
+    [Theory]
+    [InlineData(1.0f, (ushort)0x3F80)]
+    [InlineData(-2.0f, (ushort)0xC000)]
+    [InlineData(1.00390625f, (ushort)0x3F80)]   // exactly half-way between 1 and 1+2^-7: ties to even (down)
+    [InlineData(1.01171875f, (ushort)0x3F82)]   // half-way between 1+2^-7 and 1+2^-6: ties to even (up)
+    [InlineData(float.PositiveInfinity, (ushort)0x7F80)]
+    public void Rounds_to_nearest_even(float value, ushort bits) => Assert.Equal(bits, BFloat16.FromSingle(value));
+
+    [Fact]
+    public void Round_trip_error_is_within_half_an_ulp()
+    {
+        var rng = new Random(7);
+        for (int i = 0; i < 10_000; i++)
+        {
+            float x = (float)(rng.NextDouble() * 2 - 1) * MathF.Pow(2, rng.Next(-20, 20));
+            float y = BFloat16.ToSingle(BFloat16.FromSingle(x));
+            Assert.True(Math.Abs(x - y) <= Math.Abs(x) * Math.Pow(2, -8), $"{x} -> {y}");
+        }
+        Assert.True(float.IsNaN(BFloat16.ToSingle(BFloat16.FromSingle(float.NaN))));
+    }
+}
