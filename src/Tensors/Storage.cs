@@ -3,7 +3,7 @@ namespace LoRAM.Tensors;
 /// <summary>A block of device memory that one or more <see cref="Tensor"/> views share. Reference-counted:
 /// the last view to be disposed hands the block back to its backend's pool (or to its external owner, for
 /// memory-mapped files).</summary>
-public abstract class Storage
+public abstract class Storage : IDisposable
 {
     private int _refs = 1;
 
@@ -29,6 +29,10 @@ public abstract class Storage
         if (Interlocked.Increment(ref _refs) <= 1)
             throw new ObjectDisposedException(nameof(Storage), "a view was taken of a tensor whose storage was already released");
     }
+
+    /// <summary>Drops the caller's reference (e.g. the one <see cref="Backend.Borrow"/> returns once views were taken with
+    /// <see cref="Tensor.FromStorage"/>); the memory goes when the last view goes.</summary>
+    public void Dispose() => Release();
 
     internal void Release()
     {

@@ -56,6 +56,15 @@ public sealed class Tensor : IDisposable
 
     // ---- creation -------------------------------------------------------------------------------
 
+    /// <summary>A view of existing storage (e.g. a memory-mapped checkpoint borrowed with <see cref="Backend.Borrow"/>).
+    /// Takes one reference on <paramref name="storage"/>; the caller keeps its own.</summary>
+    public static Tensor FromStorage(Storage storage, long elementOffset, DType dtype, params int[] shape)
+    {
+        storage.AddRef();
+        try { return new Tensor(storage, elementOffset, dtype, (int[])shape.Clone()); }
+        catch { storage.Release(); throw; }
+    }
+
     /// <summary>An uninitialised tensor from the backend's pool.</summary>
     public static Tensor Empty(Backend backend, DType dtype, params int[] shape)
     {

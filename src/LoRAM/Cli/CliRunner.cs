@@ -10,7 +10,8 @@ internal static class CliRunner
     {
         try
         {
-            return root.Parse(args).Invoke();
+            // Our handler, not System.CommandLine's: its default one would print a stack trace and return 1 for bad input.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (UserInputException e)
         {
