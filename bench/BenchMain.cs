@@ -4,6 +4,7 @@ internal static class BenchMain
 {
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Suites = new()
     {
+        ["block-step"] = ("one LoRA / full training step of a small LLaMA block, split by op", BlockStepBench.Run),
     };
 
     public static int Run(string[] args)
