@@ -57,7 +57,7 @@ public sealed class Var : IDisposable
     /// <summary>The first element as a float (e.g. a scalar loss). Waits for the device.</summary>
     public float Item()
     {
-        using var first = Value.Reshape(-1).Slice(0, 1);
+        using var first = Value.View(0, 1);
         return first.ToFloatArray()[0];
     }
 

@@ -30,7 +30,7 @@ public sealed class ReferenceBackend : Backend
         protected override void Free() { }
     }
 
-    private static Span<byte> Bytes(Tensor t) =>
+    private static Span<byte> Bytes(Tensor t) => t.IsDisposed ? throw new ObjectDisposedException(t.ToString()) :
         ((ArrayStorage)t.Storage).Data.AsSpan(checked((int)(t.Offset * t.DType.Size())), checked((int)t.Bytes));
 
     private static Span<float> F(Tensor t) => t.DType == DType.F32 ? MemoryMarshal.Cast<byte, float>(Bytes(t)) : throw new ArgumentException($"expected F32, got {t.DType}");

@@ -55,7 +55,7 @@ public static partial class Ops
 
     /// <summary>
     /// y = x ⊙ M for a constant mask M (masked LoRA's effective delta (B·A) ⊙ M, paper §3 for non-structured pruning).
-    /// Backward: dx = dy ⊙ M, so masked positions never receive gradient.
+    /// Backward: dx = dy ⊙ M, so masked positions never receive gradient. M must live until the backward pass.
     /// </summary>
     public static Var MaskedMul(this Tape tape, Var x, Tensor mask)
     {

@@ -41,8 +41,8 @@ public static partial class Ops
                 // B was shared by every batch entry: its gradient is the sum of the per-entry gradients.
                 for (int i = 0; i < batch; i++)
                 {
-                    using var ai = a.Value.Reshape(batch, sa[^2], sa[^1]).Slice(i, 1).Reshape(sa[^2], sa[^1]);
-                    using var dci = dc.Reshape(batch, m, n).Slice(i, 1).Reshape(m, n);
+                    using var ai = a.Value.View((long)i * sa[^2] * sa[^1], sa[^2], sa[^1]);
+                    using var dci = dc.View((long)i * m * n, m, n);
                     float bi = i == 0 ? beta : 1f;
                     if (!transB) be.Gemm(ai, !transA, dci, false, db, 1f, bi);
                     else be.Gemm(dci, true, ai, transA, db, 1f, bi);
