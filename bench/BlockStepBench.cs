@@ -35,6 +35,7 @@ internal static class BlockStepBench
         foreach (var r in results)
         {
             Console.WriteLine($"\n{r.Mode}: step {r.StepMs:F2} ms (profiled {r.ProfiledStepMs:F2} ms), trainable {r.TrainableParams:N0} params, peak live {r.PeakLiveBytes / 1024.0 / 1024.0:F2} MiB");
+            Console.WriteLine("  peak by category: " + string.Join(", ", r.PeakBytesByCategory.Select(kv => $"{kv.Key} {kv.Value / 1024.0:F0} KiB")));
             Console.WriteLine($"  {"op",-14} {"fwd ms",9} {"bwd ms",9} {"share",7}");
             foreach (var op in r.Ops) Console.WriteLine($"  {op.Op,-14} {op.ForwardMs,9:F3} {op.BackwardMs,9:F3} {op.Share,6:P1}");
         }
@@ -48,7 +49,8 @@ internal static class BlockStepBench
     }
 
     internal sealed record OpTime(string Op, double ForwardMs, double BackwardMs, double Share);
-    internal sealed record Result(string Mode, double StepMs, double ProfiledStepMs, long TrainableParams, long PeakLiveBytes, OpTime[] Ops);
+    internal sealed record Result(string Mode, double StepMs, double ProfiledStepMs, long TrainableParams, long PeakLiveBytes,
+        Dictionary<string, long> PeakBytesByCategory, OpTime[] Ops);
 
     private static Result Measure(Backend be, bool lora, int tokens, int steps)
     {
@@ -63,10 +65,13 @@ internal static class BlockStepBench
         var (cos, sin) = Ops.RopeTables(be, tokens, D / Heads);
         using var opt = new AdamW(block.Parameters, weightDecay: 0f);
         var profiler = new OpProfiler { Enabled = false };
+        var ledger = new MemoryLedger();
+        block.Register(ledger);
+        ledger.AddOptimizer(opt);
 
         void Step()
         {
-            using var tape = new Tape(be, profiler);
+            using var tape = new Tape(be, profiler) { Ledger = ledger };
             var y = block.Forward(tape, x, cos, sin, positions);
             tape.Backward(y, dOut);
             using (profiler.Enabled ? profiler.Start(be, "adamw", backward: true) : default)
@@ -76,7 +81,6 @@ internal static class BlockStepBench
 
         Step(); Step();   // warm-up: JIT, kernel compilation, pool
         be.ResetPeak();
-        long baseline = be.Memory.LiveBytes;
         var times = new List<double>();
         for (int i = 0; i < steps; i++)
         {
@@ -92,7 +96,7 @@ internal static class BlockStepBench
         var ops = profiler.Entries.Select(e => new OpTime(e.Op, e.Forward.TotalMilliseconds / steps, e.Backward.TotalMilliseconds / steps, e.Total.TotalMilliseconds / total)).ToArray();
         times.Sort();
         var result = new Result(lora ? "lora" : "full", times[times.Count / 2], total / steps,
-            block.Parameters.Sum(p => p.Value.Length), peak, ops);
+            block.Parameters.Sum(p => p.Value.Length), peak, ledger.PeakByCategory().Where(kv => kv.Value > 0).ToDictionary(), ops);
         cos.Dispose(); sin.Dispose();
         block.Dispose();
         return result;
@@ -132,6 +136,13 @@ internal static class BlockStepBench
         public IReadOnlyList<Var> Parameters => _lora
             ? _a.Values.Concat(_b.Values).ToList()
             : _full.Values.Append(_norm1).Append(_norm2).ToList();
+
+        public void Register(MemoryLedger ledger)
+        {
+            foreach (var w in _frozen.Values) ledger.AddFrozen(w);
+            if (_lora) { ledger.AddFrozen(_norm1.Value); ledger.AddFrozen(_norm2.Value); }
+            ledger.AddParameters(Parameters);
+        }
 
         private Var Project(Tape t, Var x, string name) =>
             _lora ? t.LoraLinear(x, _frozen[name], _a[name], _b[name], scaling: 2f) : t.Linear(x, _full[name]);
