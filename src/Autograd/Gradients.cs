@@ -48,7 +48,8 @@ internal static class Gradients
     }
 
     /// <summary>Adds <paramref name="g"/> (same element count) as the gradient. The first contribution shares
-    /// <paramref name="g"/>'s storage when <paramref name="share"/> (no copy); the caller must not write to it again.</summary>
+    /// <paramref name="g"/>'s storage when <paramref name="share"/> (no copy): only for an output gradient that is freed after
+    /// its node, since later contributions to the input are added into that shared buffer.</summary>
     public static void AccumulateCopy(Var v, Tensor g, bool share = false)
     {
         if (!v.RequiresGrad) return;

@@ -4,17 +4,20 @@ namespace LoRAM.Autograd;
 
 public static partial class Ops
 {
-    /// <summary>y = a + b (equal lengths). Backward: da = dy, db = dy.</summary>
+    /// <summary>y = a + b (equal lengths). Backward: da = dy, db = dy. On a residual stream a's gradient simply
+    /// takes over dy's buffer (no copy) unless the output was retained.</summary>
     public static Var Add(this Tape tape, Var a, Var b)
     {
         using var _ = tape.Profile("add");
         var y = Tensor.Empty(tape.Backend, a.Value.ShapeArray());
         tape.Backend.Add(a.Value, b.Value, y);
-        return tape.Record("add", y, [a, b], dy =>
+        Var? output = null;
+        output = tape.Record("add", y, [a, b], dy =>
         {
-            Gradients.AccumulateCopy(a, dy);
             Gradients.AccumulateCopy(b, dy);
+            Gradients.AccumulateCopy(a, dy, share: !output!.Retained);
         });
+        return output;
     }
 
     /// <summary>y = a − b. Backward: da = dy, db = −dy.</summary>

@@ -4,11 +4,13 @@ namespace LoRAM.Autograd;
 
 public static partial class Ops
 {
-    /// <summary>Same elements, another shape: a view sharing x's storage. Backward: dx = dy reshaped (shared, no copy).</summary>
+    /// <summary>Same elements, another shape: a view sharing x's storage. Backward: dx = dy reshaped (sharing dy's buffer unless the output was retained).</summary>
     public static Var Reshape(this Tape tape, Var x, params int[] shape)
     {
         var y = x.Value.Reshape(shape);
-        return tape.Record("reshape", y, [x], dy => Gradients.AccumulateCopy(x, dy, share: true));
+        Var? output = null;
+        output = tape.Record("reshape", y, [x], dy => Gradients.AccumulateCopy(x, dy, share: !output!.Retained));
+        return output;
     }
 
     /// <summary>Swaps the last two dimensions, y[.., j, i] = x[.., i, j] (a copy: tensors are contiguous).
