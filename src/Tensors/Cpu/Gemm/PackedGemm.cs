@@ -60,6 +60,7 @@ internal static unsafe class PackedGemm
     private readonly struct Block(MatrixA a, float* c, int ldc, int jc, int nc, int pc, int kc, int mc, int panels, int nSplits,
         float alpha, float beta, GemmKernel kernel, float* bBlock)
     {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public void Run(int task)
         {
             int mr = MicroKernels.Mr(kernel), nr = MicroKernels.Nr(kernel);

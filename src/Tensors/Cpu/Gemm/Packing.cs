@@ -10,6 +10,7 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 internal static unsafe class Packing
 {
     /// <summary>Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into ⌈mc/mr⌉ panels of mr·kc floats.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PackA(in MatrixA a, int i0, int mc, int p0, int kc, int mr, float* dst)
     {
         for (int ip = 0; ip < mc; ip += mr)
@@ -45,6 +46,7 @@ internal static unsafe class Packing
 
     /// <summary>Packs rows [p0, p0+kc) × columns [j0+jFrom, j0+jTo) of op(B) (jFrom, jTo multiples of nr, relative to
     /// the block start j0 of width nc) into panels of nr·kc floats placed as if the whole block were packed.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PackB(in MatrixB b, int p0, int kc, int j0, int nc, int nr, int jFrom, int jTo, float* dst, float* row)
     {
         for (int jp = jFrom; jp < Math.Min(jTo, nc); jp += nr)
