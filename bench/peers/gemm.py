@@ -23,6 +23,17 @@ SHAPES = [  # name, m, k, n, transB — keep in step with bench/GemmBench.cs
 ]
 
 
+def openblas_core():
+    """The kernel family OpenBLAS picked (DYNAMIC_ARCH builds choose at load time), or None if it is not OpenBLAS."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -72,6 +83,7 @@ def main():
     if args.json:
         print(json.dumps({"suite": "gemm", "impl": "torch", "threads": args.threads, "reps": args.reps,
                           "torch": torch.__version__, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "auto"),
+                          "openblas_core": openblas_core(),
                           "results": results}))
     return 0
 

@@ -133,6 +133,23 @@ public class CpuGemmTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 300, 200)]    // GEMV
+    [InlineData(64, 300, 8)]     // small k
+    [InlineData(64, 300, 200)]   // packed
+    public void Single_threaded_products_allocate_nothing_once_the_packing_buffers_have_grown(int m, int n, int k)
+    {
+        var rng = new Random(5);
+        using var backend = new CpuBackend(1);
+        using var a = Tensor.FromArray(backend, RandomArray(rng, m * k), m, k);
+        using var b = Tensor.FromSpan<ushort>(backend, RandomArray(rng, k * n).Select(BFloat16.FromSingle).ToArray(), DType.BF16, n, k);
+        using var c = Tensor.Zeros(backend, m, n);
+        backend.Gemm(a, false, b, true, c);   // first call grows this thread's packing buffers
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        backend.Gemm(a, false, b, true, c);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     [Fact]
     public void Mismatched_shapes_are_rejected()
     {

@@ -42,11 +42,12 @@ internal static unsafe class Gemv
         // Outputs per task: at least 64 and ~64k multiply-adds, so scheduling is amortised; a multiple of 64.
         int per = Math.Max(Math.Max(64, 65536 / Math.Max(1, b.K)), (n + threads - 1) / threads);
         per = (per + 63) / 64 * 64;
-        int chunks = (n + per - 1) / per;
-        if (threads > 1 && chunks > 1)
-            System.Threading.Tasks.Parallel.For(0, chunks, parallel, t => Chunk<W>(x, b, y, alpha, beta, t * per, Math.Min(n, (t + 1) * per)));
-        else
-            Chunk<W>(x, b, y, alpha, beta, 0, n);
+        Workers.For((n + per - 1) / per, threads, parallel, new VectorChunk<W>(x, b, y, alpha, beta, per));
+    }
+
+    private readonly struct VectorChunk<W>(float* x, MatrixB b, float* y, float alpha, float beta, int per) : IWorkItem where W : struct, IWiden
+    {
+        public void Run(int t) => Chunk<W>(x, b, y, alpha, beta, t * per, Math.Min(b.N, (t + 1) * per));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -151,11 +152,12 @@ internal static unsafe class Gemv
     {
         int m = a.M;
         int rowsPer = Math.Max(16, (m + threads - 1) / threads);
-        int tasks = (m + rowsPer - 1) / rowsPer;
-        if (threads > 1 && tasks > 1)
-            System.Threading.Tasks.Parallel.For(0, tasks, parallel, t => SmallRows(a, b, c, alpha, beta, t * rowsPer, Math.Min(m, (t + 1) * rowsPer)));
-        else
-            SmallRows(a, b, c, alpha, beta, 0, m);
+        Workers.For((m + rowsPer - 1) / rowsPer, threads, parallel, new RowRange(a, b, c, alpha, beta, rowsPer));
+    }
+
+    private readonly struct RowRange(MatrixA a, MatrixB b, float* c, float alpha, float beta, int rowsPer) : IWorkItem
+    {
+        public void Run(int t) => SmallRows(a, b, c, alpha, beta, t * rowsPer, Math.Min(a.M, (t + 1) * rowsPer));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
