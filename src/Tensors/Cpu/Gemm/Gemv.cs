@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -8,167 +8,195 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 /// Products too thin for packing to pay, read straight from B in its stored dtype:
 /// <list type="bullet">
 /// <item>m = 1 (decoding one token): y = alpha·x·op(B) + beta·y. With B stored [n, k] (a Linear weight) each output
-/// is one dot product of contiguous rows; with B stored [k, n] the rows of B are accumulated, axpy-style, into a
-/// column strip of y held on the stack. Either way B is streamed once, which is what bounds this case.</item>
-/// <item>small k (the rank-r LoRA product [m×r]·[r×n], r ≤ <see cref="SmallK"/>): every output needs only k FMAs, so
-/// the cost is writing C; op(B) is widened one column strip at a time (k × strip floats) and each row of C is
-/// produced in a single pass.</item>
+/// is one dot product of two contiguous rows; with B stored [k, n] a block of 64 outputs stays in registers while
+/// the k rows of B stream past. Either way B is read exactly once, which is what bounds this case.</item>
+/// <item>small k (the rank-r LoRA product [m×r]·[r×n], r ≤ <see cref="SmallK"/>): each output needs only k FMAs, so
+/// the cost is writing C. op(B) is widened one column strip at a time (k × <see cref="Strip"/> floats, in L1) and
+/// each 16-wide piece of a row of C is Σ_p A(i, p)·B̂[p] computed in registers and stored once.</item>
 /// </list>
+/// Vector code is AVX-512 where supported, else AVX2+FMA, else scalar; tails are scalar.
 /// </summary>
 internal static unsafe class Gemv
 {
     /// <summary>Largest k handled by <see cref="SmallInner"/>.</summary>
     internal const int SmallK = 16;
-    private const int Strip = 256;
+    private const int Strip = 512;
+
+    private static readonly bool V512 = Avx512F.IsSupported, V256 = Avx2.IsSupported && Fma.IsSupported;
 
     // ---- m = 1 -------------------------------------------------------------------------------------
 
     public static void Run(float* x, MatrixB b, float* y, float alpha, float beta, int threads, ParallelOptions parallel)
     {
-        int n = b.N;
-        // Chunks of outputs per task: enough work per task to amortise scheduling (≥ 64 outputs and ≥ ~64k MACs).
-        int per = Math.Max(b.Trans ? Math.Max(16, 65536 / Math.Max(1, b.K)) : Strip, (n + threads - 1) / threads);
-        if (!b.Trans) per = (per + Strip - 1) / Strip * Strip;
-        int chunks = (n + per - 1) / per;
-        if (threads > 1 && chunks > 1)
-            System.Threading.Tasks.Parallel.For(0, chunks, parallel, t => Chunk(x, b, y, alpha, beta, t * per, Math.Min(n, (t + 1) * per)));
-        else
-            Chunk(x, b, y, alpha, beta, 0, n);
+        switch (b.DType)
+        {
+            case DType.F32: Run<F32Widen>(x, b, y, alpha, beta, threads, parallel); break;
+            case DType.BF16: Run<Bf16Widen>(x, b, y, alpha, beta, threads, parallel); break;
+            default: Run<F16Widen>(x, b, y, alpha, beta, threads, parallel); break;
+        }
     }
 
-    private static void Chunk(float* x, MatrixB b, float* y, float alpha, float beta, int j0, int j1)
+    private static void Run<W>(float* x, MatrixB b, float* y, float alpha, float beta, int threads, ParallelOptions parallel) where W : struct, IWiden
+    {
+        int n = b.N;
+        // Outputs per task: at least 64 and ~64k multiply-adds, so scheduling is amortised; a multiple of 64.
+        int per = Math.Max(Math.Max(64, 65536 / Math.Max(1, b.K)), (n + threads - 1) / threads);
+        per = (per + 63) / 64 * 64;
+        Workers.For((n + per - 1) / per, threads, parallel, new VectorChunk<W>(x, b, y, alpha, beta, per));
+    }
+
+    private readonly struct VectorChunk<W>(float* x, MatrixB b, float* y, float alpha, float beta, int per) : IWorkItem where W : struct, IWiden
+    {
+        public void Run(int t) => Chunk<W>(x, b, y, alpha, beta, t * per, Math.Min(b.N, (t + 1) * per));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Chunk<W>(float* x, MatrixB b, float* y, float alpha, float beta, int j0, int j1) where W : struct, IWiden
     {
         int k = b.K;
         if (b.Trans)
         {
-            float* row = b.DType == DType.F16 ? Scratch.Current.Get(Scratch.Row, k) : null;
             for (int j = j0; j < j1; j++)
             {
-                float dot = Dot(x, b.Address(0, j), b.DType, k, row);
+                float dot = Dot<W>(x, b.Address(0, j), k);
                 y[j] = beta == 0f ? alpha * dot : alpha * dot + beta * y[j];
             }
             return;
         }
-        float* acc = stackalloc float[Strip];
-        float* wide = stackalloc float[Strip];
-        for (int s = j0; s < j1; s += Strip)
+        long ldb = (long)b.N * W.Size;
+        int jv = j0;
+        if (V512)
         {
-            int w = Math.Min(Strip, j1 - s);
-            var accSpan = new Span<float>(acc, w);
-            accSpan.Clear();
-            for (int p = 0; p < k; p++)
+            for (; jv + 64 <= j1; jv += 64)
             {
-                float xp = x[p];
-                if (b.DType == DType.F32)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b.Address(p, s), w), xp, accSpan, accSpan);
-                else
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                byte* row = b.Address(0, jv);
+                for (int p = 0; p < k; p++, row += ldb)
                 {
-                    Widen.Run(b.Address(p, s), b.DType, wide, w);
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(wide, w), xp, accSpan, accSpan);
+                    var xp = Vector512.Create(x[p]);
+                    s0 = Avx512F.FusedMultiplyAdd(xp, W.Load16(row), s0);
+                    s1 = Avx512F.FusedMultiplyAdd(xp, W.Load16(row + 16 * W.Size), s1);
+                    s2 = Avx512F.FusedMultiplyAdd(xp, W.Load16(row + 32 * W.Size), s2);
+                    s3 = Avx512F.FusedMultiplyAdd(xp, W.Load16(row + 48 * W.Size), s3);
                 }
+                Store(y + jv, s0, alpha, beta); Store(y + jv + 16, s1, alpha, beta);
+                Store(y + jv + 32, s2, alpha, beta); Store(y + jv + 48, s3, alpha, beta);
             }
-            Store(acc, y + s, w, alpha, beta);
         }
-    }
-
-    /// <summary>Σ x[p]·w[p] over k elements of w in its dtype; F16 goes through <paramref name="row"/> (k floats).</summary>
-    private static float Dot(float* x, byte* w, DType dtype, int k, float* row)
-    {
-        switch (dtype)
+        else if (V256)
         {
-            case DType.F32:
-                return TensorPrimitives.Dot(new ReadOnlySpan<float>(x, k), new ReadOnlySpan<float>(w, k));
-            case DType.BF16:
-                return DotBf16(x, (ushort*)w, k);
-            default:
-                Widen.Run(w, dtype, row, k);
-                return TensorPrimitives.Dot(new ReadOnlySpan<float>(x, k), new ReadOnlySpan<float>(row, k));
+            for (; jv + 32 <= j1; jv += 32)
+            {
+                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                byte* row = b.Address(0, jv);
+                for (int p = 0; p < k; p++, row += ldb)
+                {
+                    var xp = Vector256.Create(x[p]);
+                    s0 = Fma.MultiplyAdd(xp, W.Load8(row), s0);
+                    s1 = Fma.MultiplyAdd(xp, W.Load8(row + 8 * W.Size), s1);
+                    s2 = Fma.MultiplyAdd(xp, W.Load8(row + 16 * W.Size), s2);
+                    s3 = Fma.MultiplyAdd(xp, W.Load8(row + 24 * W.Size), s3);
+                }
+                Store(y + jv, s0, alpha, beta); Store(y + jv + 8, s1, alpha, beta);
+                Store(y + jv + 16, s2, alpha, beta); Store(y + jv + 24, s3, alpha, beta);
+            }
+        }
+        for (; jv < j1; jv++)
+        {
+            float sum = 0f;
+            byte* e = b.Address(0, jv);
+            for (int p = 0; p < k; p++, e += ldb) sum = MathF.FusedMultiplyAdd(x[p], W.One(e), sum);
+            y[jv] = beta == 0f ? alpha * sum : alpha * sum + beta * y[jv];
         }
     }
 
-    private static float DotBf16(float* x, ushort* w, int k)
+    /// <summary>Σ x[p]·w[p] over k contiguous elements of w in its dtype.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot<W>(float* x, byte* w, int k) where W : struct, IWiden
     {
         int i = 0;
         float sum = 0f;
-        if (Avx512F.IsSupported)
+        if (V512)
         {
-            Vector512<float> s0 = default, s1 = default;
-            for (; i + 32 <= k; i += 32)
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i + 64 <= k; i += 64)
             {
-                var w0 = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(w + i)), 16).AsSingle();
-                var w1 = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(w + i + 16)), 16).AsSingle();
-                s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i), w0, s0);
-                s1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i + 16), w1, s1);
+                s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i), W.Load16(w + i * W.Size), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i + 16), W.Load16(w + (i + 16) * W.Size), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i + 32), W.Load16(w + (i + 32) * W.Size), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i + 48), W.Load16(w + (i + 48) * W.Size), s3);
             }
-            sum = Vector512.Sum(Avx512F.Add(s0, s1));
+            for (; i + 16 <= k; i += 16)
+                s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + i), W.Load16(w + i * W.Size), s0);
+            sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(s0, s1), Avx512F.Add(s2, s3)));
         }
-        else if (Avx2.IsSupported && Fma.IsSupported)
+        else if (V256)
         {
             Vector256<float> s0 = default, s1 = default;
             for (; i + 16 <= k; i += 16)
             {
-                var w0 = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(w + i)), 16).AsSingle();
-                var w1 = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(w + i + 8)), 16).AsSingle();
-                s0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), w0, s0);
-                s1 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 8), w1, s1);
+                s0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), W.Load8(w + i * W.Size), s0);
+                s1 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 8), W.Load8(w + (i + 8) * W.Size), s1);
             }
             sum = Vector256.Sum(Avx.Add(s0, s1));
         }
-        for (; i < k; i++) sum = MathF.FusedMultiplyAdd(x[i], BFloat16.ToSingle(w[i]), sum);
+        for (; i < k; i++) sum = MathF.FusedMultiplyAdd(x[i], W.One(w + i * W.Size), sum);
         return sum;
-    }
-
-    /// <summary>y[0..w) = alpha·acc + beta·y, not reading y when beta = 0 (so NaNs there are ignored).</summary>
-    private static void Store(float* acc, float* y, int w, float alpha, float beta)
-    {
-        var a = new ReadOnlySpan<float>(acc, w);
-        var dst = new Span<float>(y, w);
-        if (beta == 0f) TensorPrimitives.Multiply(a, alpha, dst);
-        else
-        {
-            TensorPrimitives.Multiply(dst, beta, dst);
-            TensorPrimitives.MultiplyAdd(a, alpha, dst, dst);
-        }
     }
 
     // ---- small k ----------------------------------------------------------------------------------
 
-    /// <summary>C = alpha·op(A)·op(B) + beta·C for k ≤ <see cref="SmallK"/>: per column strip, op(B) is widened to
-    /// k × strip floats (tiny: it is the low-rank factor), then each row of C is Σ_p A(i, p)·B̂[p] in one pass.</summary>
+    /// <summary>C = alpha·op(A)·op(B) + beta·C for k ≤ <see cref="SmallK"/>, parallel over row ranges (each task
+    /// re-widens its strips of B: k·n elements, negligible next to its rows·n outputs).</summary>
     public static void SmallInner(MatrixA a, MatrixB b, float* c, float alpha, float beta, int threads, ParallelOptions parallel)
     {
-        int m = a.M, n = b.N, k = a.K;
-        int strips = (n + Strip - 1) / Strip;
-        // Parallel over rows: each task handles a row range across every strip (its strip of B is re-widened per
-        // task, k·Strip elements, negligible next to rows·Strip outputs).
-        int rowsPer = Math.Max(8, (m + threads - 1) / threads);
-        int tasks = (m + rowsPer - 1) / rowsPer;
-        if (threads > 1 && tasks > 1)
-            System.Threading.Tasks.Parallel.For(0, tasks, parallel, t => SmallRows(a, b, c, alpha, beta, t * rowsPer, Math.Min(m, (t + 1) * rowsPer), strips));
-        else
-            SmallRows(a, b, c, alpha, beta, 0, m, strips);
+        int m = a.M;
+        int rowsPer = Math.Max(16, (m + threads - 1) / threads);
+        Workers.For((m + rowsPer - 1) / rowsPer, threads, parallel, new RowRange(a, b, c, alpha, beta, rowsPer));
     }
 
-    private static void SmallRows(MatrixA a, MatrixB b, float* c, float alpha, float beta, int i0, int i1, int strips)
+    private readonly struct RowRange(MatrixA a, MatrixB b, float* c, float alpha, float beta, int rowsPer) : IWorkItem
+    {
+        public void Run(int t) => SmallRows(a, b, c, alpha, beta, t * rowsPer, Math.Min(a.M, (t + 1) * rowsPer));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SmallRows(MatrixA a, MatrixB b, float* c, float alpha, float beta, int i0, int i1)
     {
         int n = b.N, k = a.K;
         var scratch = Scratch.Current;
         float* bs = scratch.Get(Scratch.PackedB, (long)k * Strip);
         float* col = scratch.Get(Scratch.Row, k);
-        float* acc = stackalloc float[Strip];
         float* ai = stackalloc float[SmallK];
-        for (int s = 0; s < strips; s++)
+        for (int j0 = 0; j0 < n; j0 += Strip)
         {
-            int j0 = s * Strip, w = Math.Min(Strip, n - j0);
+            int w = Math.Min(Strip, n - j0);
             WidenStrip(b, j0, w, bs, col);
             for (int i = i0; i < i1; i++)
             {
                 for (int p = 0; p < k; p++) ai[p] = a[i, p];
-                var accSpan = new Span<float>(acc, w);
-                TensorPrimitives.Multiply(new ReadOnlySpan<float>(bs, w), ai[0], accSpan);
-                for (int p = 1; p < k; p++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(bs + p * Strip, w), ai[p], accSpan, accSpan);
-                Store(acc, c + (long)i * n + j0, w, alpha, beta);
+                float* crow = c + (long)i * n + j0;
+                int jv = 0;
+                if (V512)
+                    for (; jv + 16 <= w; jv += 16)
+                    {
+                        var s = Avx512F.Multiply(Vector512.Create(ai[0]), Avx512F.LoadVector512(bs + jv));
+                        for (int p = 1; p < k; p++) s = Avx512F.FusedMultiplyAdd(Vector512.Create(ai[p]), Avx512F.LoadVector512(bs + p * Strip + jv), s);
+                        Store(crow + jv, s, alpha, beta);
+                    }
+                else if (V256)
+                    for (; jv + 8 <= w; jv += 8)
+                    {
+                        var s = Avx.Multiply(Vector256.Create(ai[0]), Avx.LoadVector256(bs + jv));
+                        for (int p = 1; p < k; p++) s = Fma.MultiplyAdd(Vector256.Create(ai[p]), Avx.LoadVector256(bs + p * Strip + jv), s);
+                        Store(crow + jv, s, alpha, beta);
+                    }
+                for (; jv < w; jv++)
+                {
+                    float s = 0f;
+                    for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(ai[p], bs[p * Strip + jv], s);
+                    crow[jv] = beta == 0f ? alpha * s : alpha * s + beta * crow[jv];
+                }
             }
         }
     }
@@ -188,4 +216,15 @@ internal static unsafe class Gemv
             for (int p = 0; p < k; p++) bs[p * Strip + jj] = col[p];
         }
     }
+
+    /// <summary>y = alpha·s + beta·y, not reading y when beta = 0 (so NaNs there are ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* y, Vector512<float> s, float alpha, float beta) =>
+        Avx512F.Store(y, beta == 0f ? Avx512F.Multiply(s, Vector512.Create(alpha))
+            : Avx512F.FusedMultiplyAdd(s, Vector512.Create(alpha), Avx512F.Multiply(Avx512F.LoadVector512(y), Vector512.Create(beta))));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* y, Vector256<float> s, float alpha, float beta) =>
+        Avx.Store(y, beta == 0f ? Avx.Multiply(s, Vector256.Create(alpha))
+            : Fma.MultiplyAdd(s, Vector256.Create(alpha), Avx.Multiply(Avx.LoadVector256(y), Vector256.Create(beta))));
 }

@@ -10,8 +10,10 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 internal static unsafe class Packing
 {
     /// <summary>Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into ⌈mc/mr⌉ panels of mr·kc floats.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PackA(in MatrixA a, int i0, int mc, int p0, int kc, int mr, float* dst)
     {
+        float** src = stackalloc float*[mr];
         for (int ip = 0; ip < mc; ip += mr)
         {
             int rows = Math.Min(mr, mc - ip);
@@ -30,21 +32,30 @@ internal static unsafe class Packing
             }
             else
             {
-                // Stored [m, k]: read each row contiguously, write it with stride mr.
-                for (int ii = 0; ii < rows; ii++)
+                // Stored [m, k]: walk the mr rows side by side so the packed panel is written sequentially
+                // (mr read streams, each sequential, are cheaper than mr strided write streams).
+                for (int ii = 0; ii < mr; ii++) src[ii] = a.P + (long)(i0 + ip + Math.Min(ii, rows - 1)) * a.K + p0;
+                if (rows == mr)
                 {
-                    float* s = a.P + (long)(i0 + ip + ii) * a.K + p0;
-                    float* dp = d + ii;
-                    for (int p = 0; p < kc; p++) dp[p * mr] = s[p];
+                    for (int p = 0; p < kc; p++, d += mr)
+                        for (int ii = 0; ii < mr; ii++) d[ii] = src[ii][p];
                 }
-                for (int ii = rows; ii < mr; ii++)
-                    for (int p = 0; p < kc; p++) d[p * mr + ii] = 0f;
+                else
+                {
+                    for (int p = 0; p < kc; p++, d += mr)
+                    {
+                        int ii = 0;
+                        for (; ii < rows; ii++) d[ii] = src[ii][p];
+                        for (; ii < mr; ii++) d[ii] = 0f;
+                    }
+                }
             }
         }
     }
 
     /// <summary>Packs rows [p0, p0+kc) × columns [j0+jFrom, j0+jTo) of op(B) (jFrom, jTo multiples of nr, relative to
     /// the block start j0 of width nc) into panels of nr·kc floats placed as if the whole block were packed.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PackB(in MatrixB b, int p0, int kc, int j0, int nc, int nr, int jFrom, int jTo, float* dst, float* row)
     {
         for (int jp = jFrom; jp < Math.Min(jTo, nc); jp += nr)
