@@ -11,6 +11,9 @@ public class FrozenWeightTests
     [InlineData("reference", DType.F32)]
     [InlineData("reference", DType.BF16)]
     [InlineData("reference", DType.F16)]
+    [InlineData("cpu", DType.F32)]
+    [InlineData("cpu", DType.BF16)]
+    [InlineData("cpu", DType.F16)]
     public void Forward_and_input_gradient_read_the_stored_dtype(string backend, DType dtype)
     {
         using var be = TestBackends.Create(backend);

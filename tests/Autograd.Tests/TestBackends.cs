@@ -6,7 +6,7 @@ namespace LoRAM.Autograd.Tests;
 /// <summary>The backends the autograd tests run on: the plain reference and the SIMD CPU kernels.</summary>
 public static class TestBackends
 {
-    public static TheoryData<string> Names => new() { "reference" };
+    public static TheoryData<string> Names => new() { "reference", "cpu" };
 
     public static Backend Create(string name) => name switch
     {
