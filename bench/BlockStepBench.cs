@@ -20,7 +20,7 @@ internal static class BlockStepBench
     public static int Run(string[] args)
     {
         string? device = Option(args, "--device");
-        int steps = int.Parse(Option(args, "--steps") ?? "5");
+        int steps = int.Parse(Option(args, "--steps") ?? "10");
         int tokens = int.Parse(Option(args, "--tokens") ?? "128");
         bool json = args.Contains("--json");
         using var backend = Backends.Create(device);
@@ -34,7 +34,7 @@ internal static class BlockStepBench
         Console.WriteLine($"block-step on {backend.Name}: d={D}, heads={Heads}, ff={Ff}, tokens={tokens}, LoRA r={Rank}, median of {steps} steps");
         foreach (var r in results)
         {
-            Console.WriteLine($"\n{r.Mode}: step {r.StepMs:F2} ms (profiled {r.ProfiledStepMs:F2} ms), trainable {r.TrainableParams:N0} params, peak live {r.PeakLiveBytes / 1024.0 / 1024.0:F2} MiB");
+            Console.WriteLine($"\n{r.Mode}: step median {r.StepMs:F2} ms, min {r.MinStepMs:F2} ms (profiled {r.ProfiledStepMs:F2} ms), trainable {r.TrainableParams:N0} params, peak live {r.PeakLiveBytes / 1024.0 / 1024.0:F2} MiB");
             Console.WriteLine("  peak by category: " + string.Join(", ", r.PeakBytesByCategory.Select(kv => $"{kv.Key} {kv.Value / 1024.0:F0} KiB")));
             Console.WriteLine($"  {"op",-14} {"fwd ms",9} {"bwd ms",9} {"share",7}");
             foreach (var op in r.Ops) Console.WriteLine($"  {op.Op,-14} {op.ForwardMs,9:F3} {op.BackwardMs,9:F3} {op.Share,6:P1}");
@@ -49,7 +49,7 @@ internal static class BlockStepBench
     }
 
     internal sealed record OpTime(string Op, double ForwardMs, double BackwardMs, double Share);
-    internal sealed record Result(string Mode, double StepMs, double ProfiledStepMs, long TrainableParams, long PeakLiveBytes,
+    internal sealed record Result(string Mode, double StepMs, double MinStepMs, double ProfiledStepMs, long TrainableParams, long PeakLiveBytes,
         Dictionary<string, long> PeakBytesByCategory, OpTime[] Ops);
 
     private static Result Measure(Backend be, bool lora, int tokens, int steps)
@@ -79,7 +79,7 @@ internal static class BlockStepBench
             opt.ZeroGrad();
         }
 
-        Step(); Step();   // warm-up: JIT, kernel compilation, pool
+        for (int i = 0; i < 8; i++) Step();   // warm-up: tiered JIT, ILGPU kernel compilation, the pool
         be.ResetPeak();
         var times = new List<double>();
         for (int i = 0; i < steps; i++)
@@ -95,7 +95,7 @@ internal static class BlockStepBench
         double total = profiler.Total.TotalMilliseconds;
         var ops = profiler.Entries.Select(e => new OpTime(e.Op, e.Forward.TotalMilliseconds / steps, e.Backward.TotalMilliseconds / steps, e.Total.TotalMilliseconds / total)).ToArray();
         times.Sort();
-        var result = new Result(lora ? "lora" : "full", times[times.Count / 2], total / steps,
+        var result = new Result(lora ? "lora" : "full", times[times.Count / 2], times[0], total / steps,
             block.Parameters.Sum(p => p.Value.Length), peak, ledger.PeakByCategory().Where(kv => kv.Value > 0).ToDictionary(), ops);
         cos.Dispose(); sin.Dispose();
         block.Dispose();
