@@ -28,7 +28,7 @@ internal static class BlockStepBench
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new { suite = "block-step", device = backend.Name, d = D, heads = Heads, ff = Ff, tokens, rank = Rank, steps, results },
-                new JsonSerializerOptions { WriteIndented = true }));
+                new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
             return 0;
         }
         Console.WriteLine($"block-step on {backend.Name}: d={D}, heads={Heads}, ff={Ff}, tokens={tokens}, LoRA r={Rank}, median of {steps} steps");
