@@ -45,11 +45,13 @@ public sealed class Tape : IDisposable
     /// <summary>
     /// Back-propagates from <paramref name="root"/>: dRoot = <paramref name="seed"/> (default 1 for a single-element root),
     /// then every recorded node in reverse order. Leaf gradients accumulate (call <see cref="Var.ZeroGrad"/> or the
-    /// optimizer's ZeroGrad between steps). The graph is consumed: a second call needs a new forward pass.
+    /// optimizer's ZeroGrad between steps). The nodes recorded so far are consumed: a second call needs a new forward pass.
     /// </summary>
     public void Backward(Var root, Tensor? seed = null)
     {
         if (!root.RequiresGrad) throw new InvalidOperationException("the root does not depend on any value that requires a gradient");
+        if (_nodes.Count == 0 && !root.IsLeaf)
+            throw new InvalidOperationException("nothing recorded since the last backward pass (which freed the graph); run the forward pass again");
         Ledger?.Sample(Backend);
         root.Retain();
         if (seed is null)

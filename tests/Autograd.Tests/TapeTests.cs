@@ -42,6 +42,7 @@ public class TapeTests
         Assert.True(afterBackward - baseline <= 2 * 64 + 16 * 16 * 4, $"{afterBackward - baseline} bytes left after backward");
         Assert.True(afterForward - baseline > 8 * 8 * 16 * 4, "the forward pass holds its activations");
         Assert.Throws<ObjectDisposedException>(() => h.Value);
+        Assert.Throws<InvalidOperationException>(() => tape.Backward(loss));   // the graph is gone
         tape.Dispose();
         w.ZeroGrad();
         Assert.Equal(baseline, be.Memory.LiveBytes);
