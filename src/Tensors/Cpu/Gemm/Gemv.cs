@@ -167,12 +167,41 @@ internal static unsafe class Gemv
         var scratch = Scratch.Current;
         float* bs = scratch.Get(Scratch.PackedB, (long)k * Strip);
         float* col = scratch.Get(Scratch.Row, k);
-        float* ai = stackalloc float[SmallK];
+        float* ai = stackalloc float[4 * SmallK];
         for (int j0 = 0; j0 < n; j0 += Strip)
         {
             int w = Math.Min(Strip, n - j0);
             WidenStrip(b, j0, w, bs, col);
-            for (int i = i0; i < i1; i++)
+            int i = i0;
+            if (V512)
+            {
+                // Four rows at a time share each load of B̂: 1 load + 4 FMAs (broadcast operands) per p.
+                for (; i + 4 <= i1; i += 4)
+                {
+                    for (int r = 0; r < 4; r++)
+                        for (int p = 0; p < k; p++) ai[r * SmallK + p] = a[i + r, p];
+                    float* c0 = c + (long)i * n + j0;
+                    for (int jv = 0; jv + 16 <= w; jv += 16)
+                    {
+                        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                        float* bp = bs + jv;
+                        for (int p = 0; p < k; p++, bp += Strip)
+                        {
+                            var bv = Avx512F.LoadVector512(bp);
+                            s0 = Avx512F.FusedMultiplyAdd(Vector512.Create(ai[p]), bv, s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Vector512.Create(ai[SmallK + p]), bv, s1);
+                            s2 = Avx512F.FusedMultiplyAdd(Vector512.Create(ai[2 * SmallK + p]), bv, s2);
+                            s3 = Avx512F.FusedMultiplyAdd(Vector512.Create(ai[3 * SmallK + p]), bv, s3);
+                        }
+                        Store(c0 + jv, s0, alpha, beta);
+                        Store(c0 + n + jv, s1, alpha, beta);
+                        Store(c0 + 2L * n + jv, s2, alpha, beta);
+                        Store(c0 + 3L * n + jv, s3, alpha, beta);
+                    }
+                    for (int r = 0; r < 4; r++) ScalarTail(ai + r * SmallK, bs, c0 + (long)r * n, k, w & ~15, w, alpha, beta);
+                }
+            }
+            for (; i < i1; i++)
             {
                 for (int p = 0; p < k; p++) ai[p] = a[i, p];
                 float* crow = c + (long)i * n + j0;
@@ -191,13 +220,19 @@ internal static unsafe class Gemv
                         for (int p = 1; p < k; p++) s = Fma.MultiplyAdd(Vector256.Create(ai[p]), Avx.LoadVector256(bs + p * Strip + jv), s);
                         Store(crow + jv, s, alpha, beta);
                     }
-                for (; jv < w; jv++)
-                {
-                    float s = 0f;
-                    for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(ai[p], bs[p * Strip + jv], s);
-                    crow[jv] = beta == 0f ? alpha * s : alpha * s + beta * crow[jv];
-                }
+                ScalarTail(ai, bs, crow, k, jv, w, alpha, beta);
             }
+        }
+    }
+
+    /// <summary>Columns [from, to) of one row of the small-k product, one at a time.</summary>
+    private static void ScalarTail(float* ai, float* bs, float* crow, int k, int from, int to, float alpha, float beta)
+    {
+        for (int jv = from; jv < to; jv++)
+        {
+            float s = 0f;
+            for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(ai[p], bs[p * Strip + jv], s);
+            crow[jv] = beta == 0f ? alpha * s : alpha * s + beta * crow[jv];
         }
     }
 
