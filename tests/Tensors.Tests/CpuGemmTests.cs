@@ -76,6 +76,8 @@ public class CpuGemmTests
             Check(backend, MicroKernels.Default, rng, 1, 37, 101, 75, false, tb, dtype, false, 1f, 0f);   // packed
             Check(backend, MicroKernels.Default, rng, 1, 1, 600, 300, false, tb, dtype, false, 1f, 0.5f);  // m = 1 GEMV, several strips
             Check(backend, MicroKernels.Default, rng, 1, 90, 300, 8, true, tb, dtype, false, 2f, 0f);     // rank-8 LoRA product
+            for (int m = 2; m <= 4; m++)
+                Check(backend, MicroKernels.Default, rng, 1, m, 77, 133, false, tb, dtype, false, 1f, -1f); // few-row decode
         }
     }
 
@@ -93,6 +95,7 @@ public class CpuGemmTests
 
     [Theory]
     [InlineData(1, 70, 50)]     // GEMV
+    [InlineData(3, 70, 50)]     // few-row GEMV (with B stored [n, k])
     [InlineData(40, 70, 8)]     // small k
     [InlineData(40, 70, 50)]    // packed, full and edge tiles
     [InlineData(40, 70, 0)]     // empty inner dimension: C = beta·C = 0
@@ -101,11 +104,12 @@ public class CpuGemmTests
         var rng = new Random(m + n + k);
         using var backend = new CpuBackend(2);
         foreach (var kernel in Kernels)
+        foreach (bool tb in new[] { false, true })
         {
             using var a = Tensor.FromArray(backend, RandomArray(rng, m * k), m, k);
-            using var b = Tensor.FromArray(backend, RandomArray(rng, k * n), k, n);
+            using var b = Tensor.FromArray(backend, RandomArray(rng, k * n), tb ? n : k, tb ? k : n);
             using var c = Tensor.Full(backend, float.NaN, m, n);
-            backend.Gemm(a, false, b, false, c, 1f, 0f, kernel);
+            backend.Gemm(a, false, b, tb, c, 1f, 0f, kernel);
             Assert.All(c.ToArray<float>(), v => Assert.False(float.IsNaN(v)));
         }
     }
@@ -137,6 +141,7 @@ public class CpuGemmTests
     [InlineData(1, 300, 200)]    // GEMV
     [InlineData(64, 300, 8)]     // small k
     [InlineData(64, 300, 200)]   // packed
+    [InlineData(3, 300, 200)]    // few-row GEMV
     public void Single_threaded_products_allocate_nothing_once_the_packing_buffers_have_grown(int m, int n, int k)
     {
         var rng = new Random(5);

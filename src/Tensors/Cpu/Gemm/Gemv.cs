@@ -10,6 +10,8 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 /// <item>m = 1 (decoding one token): y = alpha·x·op(B) + beta·y. With B stored [n, k] (a Linear weight) each output
 /// is one dot product of two contiguous rows; with B stored [k, n] a block of 64 outputs stays in registers while
 /// the k rows of B stream past. Either way B is read exactly once, which is what bounds this case.</item>
+/// <item>2 ≤ m ≤ 4 with B stored [n, k] (a few sequences decoding together): each row of B is loaded once and dotted
+/// with every row of A.</item>
 /// <item>small k (the rank-r LoRA product [m×r]·[r×n], r ≤ <see cref="SmallK"/>): each output needs only k FMAs, so
 /// the cost is writing C. op(B) is widened one column strip at a time (k × <see cref="Strip"/> floats, in L1) and
 /// each 16-wide piece of a row of C is Σ_p A(i, p)·B̂[p] computed in registers and stored once.</item>
@@ -142,6 +144,88 @@ internal static unsafe class Gemv
         }
         for (; i < k; i++) sum = MathF.FusedMultiplyAdd(x[i], W.One(w + i * W.Size), sum);
         return sum;
+    }
+
+    // ---- 2 ≤ m ≤ 4, B stored [n, k] (a few sequences decoding together) ---------------------------------
+
+    /// <summary>Largest m handled by <see cref="RunRows"/>.</summary>
+    internal const int MaxRows = 4;
+
+    /// <summary>C = alpha·A·Bᵀ + beta·C for A [m ≤ 4, k] row-major and B stored [n, k]: each row of B is loaded once
+    /// and dotted with every row of A, so B is still streamed once (packing it would cost more than the product).</summary>
+    public static void RunRows(MatrixA a, MatrixB b, float* c, float alpha, float beta, int threads, ParallelOptions parallel)
+    {
+        switch (b.DType)
+        {
+            case DType.F32: RunRows<F32Widen>(a, b, c, alpha, beta, threads, parallel); break;
+            case DType.BF16: RunRows<Bf16Widen>(a, b, c, alpha, beta, threads, parallel); break;
+            default: RunRows<F16Widen>(a, b, c, alpha, beta, threads, parallel); break;
+        }
+    }
+
+    private static void RunRows<W>(MatrixA a, MatrixB b, float* c, float alpha, float beta, int threads, ParallelOptions parallel) where W : struct, IWiden
+    {
+        int n = b.N;
+        int per = Math.Max(Math.Max(16, 65536 / Math.Max(1, a.M * b.K)), (n + threads - 1) / threads);
+        Workers.For((n + per - 1) / per, threads, parallel, new RowsChunk<W>(a, b, c, alpha, beta, per));
+    }
+
+    private readonly struct RowsChunk<W>(MatrixA a, MatrixB b, float* c, float alpha, float beta, int per) : IWorkItem where W : struct, IWiden
+    {
+        public void Run(int t) => DotRows<W>(a, b, c, alpha, beta, t * per, Math.Min(b.N, (t + 1) * per));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRows<W>(MatrixA a, MatrixB b, float* c, float alpha, float beta, int j0, int j1) where W : struct, IWiden
+    {
+        int m = a.M, k = a.K, n = b.N;
+        // Rows past m alias row 0: computed and discarded, so the loop body is the same for every m ≤ 4.
+        float* x0 = a.P, x1 = a.P + (m > 1 ? k : 0), x2 = a.P + (m > 2 ? 2L * k : 0), x3 = a.P + (m > 3 ? 3L * k : 0);
+        float* sums = stackalloc float[MaxRows];
+        for (int j = j0; j < j1; j++)
+        {
+            byte* w = b.Address(0, j);
+            int i = 0;
+            float t0 = 0f, t1 = 0f, t2 = 0f, t3 = 0f;
+            if (V512)
+            {
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                for (; i + 16 <= k; i += 16)
+                {
+                    var wv = W.Load16(w + i * W.Size);
+                    s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x0 + i), wv, s0);
+                    s1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x1 + i), wv, s1);
+                    s2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x2 + i), wv, s2);
+                    s3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x3 + i), wv, s3);
+                }
+                t0 = Vector512.Sum(s0); t1 = Vector512.Sum(s1); t2 = Vector512.Sum(s2); t3 = Vector512.Sum(s3);
+            }
+            else if (V256)
+            {
+                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                for (; i + 8 <= k; i += 8)
+                {
+                    var wv = W.Load8(w + i * W.Size);
+                    s0 = Fma.MultiplyAdd(Avx.LoadVector256(x0 + i), wv, s0);
+                    s1 = Fma.MultiplyAdd(Avx.LoadVector256(x1 + i), wv, s1);
+                    s2 = Fma.MultiplyAdd(Avx.LoadVector256(x2 + i), wv, s2);
+                    s3 = Fma.MultiplyAdd(Avx.LoadVector256(x3 + i), wv, s3);
+                }
+                t0 = Vector256.Sum(s0); t1 = Vector256.Sum(s1); t2 = Vector256.Sum(s2); t3 = Vector256.Sum(s3);
+            }
+            for (; i < k; i++)
+            {
+                float wi = W.One(w + i * W.Size);
+                t0 = MathF.FusedMultiplyAdd(x0[i], wi, t0); t1 = MathF.FusedMultiplyAdd(x1[i], wi, t1);
+                t2 = MathF.FusedMultiplyAdd(x2[i], wi, t2); t3 = MathF.FusedMultiplyAdd(x3[i], wi, t3);
+            }
+            sums[0] = t0; sums[1] = t1; sums[2] = t2; sums[3] = t3;
+            for (int r = 0; r < m; r++)
+            {
+                float* y = c + (long)r * n + j;
+                *y = beta == 0f ? alpha * sums[r] : alpha * sums[r] + beta * *y;
+            }
+        }
     }
 
     // ---- small k ----------------------------------------------------------------------------------
