@@ -24,6 +24,7 @@ internal static class GemmBench
         ("qkv 2048x768x2048", 2048, 768, 2048, true),
         ("proj 2048x2048x768", 2048, 2048, 768, true),
         ("decode 1x3072x768", 1, 3072, 768, true),
+        ("decode-b4 4x3072x768", 4, 3072, 768, true),
         ("lora-r8 2048x8x768", 2048, 8, 768, true),
     ];
 

@@ -19,6 +19,7 @@ SHAPES = [  # name, m, k, n, transB — keep in step with bench/GemmBench.cs
     ("qkv 2048x768x2048", 2048, 768, 2048, True),
     ("proj 2048x2048x768", 2048, 2048, 768, True),
     ("decode 1x3072x768", 1, 3072, 768, True),
+    ("decode-b4 4x3072x768", 4, 3072, 768, True),
     ("lora-r8 2048x8x768", 2048, 8, 768, True),
 ]
 

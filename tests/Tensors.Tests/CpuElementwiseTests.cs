@@ -73,6 +73,30 @@ public class CpuElementwiseTests
     }
 
     [Fact]
+    public void Every_tail_length_after_the_16_and_8_lane_loops_is_handled()
+    {
+        for (int n = 1; n <= 40; n++)
+        {
+            float[] g = RandomValues(n, 100 + n, 6), u = RandomValues(n, 200 + n), dy = RandomValues(n, 300 + n);
+            using var tg = Tensor.FromArray(_cpu, g, 1, n);
+            using var tu = Tensor.FromArray(_cpu, u, 1, n);
+            using var tdy = Tensor.FromArray(_cpu, dy, 1, n);
+            using var y = Tensor.Empty(_cpu, 1, n);
+            using var y2 = Tensor.Empty(_cpu, 1, n);
+            _cpu.SwiGlu(tg, tu, y);
+            AssertClose(SwiGlu(g, u), y.ToArray<float>(), Rel, Abs, $"SwiGlu n={n}");
+            _cpu.SwiGluBackward(tg, tu, tdy, y, y2);
+            var (dg, du) = SwiGluBackward(g, u, dy);
+            AssertClose(dg, y.ToArray<float>(), Rel, Abs, $"dgate n={n}");
+            AssertClose(du, y2.ToArray<float>(), Rel, Abs, $"dup n={n}");
+            _cpu.SiluBackward(tg, tdy, y);
+            AssertClose(SiluBackward(g, dy), y.ToArray<float>(), Rel, Abs, $"SiluBackward n={n}");
+            _cpu.Softmax(tg, y);
+            AssertClose(Softmax(g, 1, n), y.ToArray<float>(), 1e-5, 1e-7, $"Softmax n={n}");
+        }
+    }
+
+    [Fact]
     public void Silu_saturates_without_nan_for_extreme_inputs()
     {
         float[] x = [-1000f, -90f, 0f, 90f, 1000f];

@@ -65,18 +65,22 @@ public class CpuGemmTests
     }
 
     [Theory]
+    [InlineData(DType.F32)]
     [InlineData(DType.BF16)]
     [InlineData(DType.F16)]
-    public void Half_precision_B_is_read_in_its_own_dtype_on_every_path(DType dtype)
+    public void Every_path_reads_B_in_its_own_dtype_at_every_vector_width(DType dtype)
     {
-        var rng = new Random((int)dtype);
+        var rng = new Random(10 + (int)dtype);
         using var backend = new CpuBackend(2);
-        foreach (bool tb in new[] { false, true })
-        {
-            Check(backend, MicroKernels.Default, rng, 1, 37, 101, 75, false, tb, dtype, false, 1f, 0f);   // packed
-            Check(backend, MicroKernels.Default, rng, 1, 1, 600, 300, false, tb, dtype, false, 1f, 0.5f);  // m = 1 GEMV, several strips
-            Check(backend, MicroKernels.Default, rng, 1, 90, 300, 8, true, tb, dtype, false, 2f, 0f);     // rank-8 LoRA product
-        }
+        foreach (var kernel in Kernels)   // the GEMV and small-k loops follow the kernel's vector width too
+            foreach (bool tb in new[] { false, true })
+            {
+                Check(backend, kernel, rng, 1, 37, 101, 75, false, tb, dtype, false, 1f, 0f);   // packed
+                Check(backend, kernel, rng, 1, 1, 600, 300, false, tb, dtype, false, 1f, 0.5f);  // m = 1 GEMV, several strips
+                Check(backend, kernel, rng, 1, 90, 300, 8, true, tb, dtype, false, 2f, 0f);     // rank-8 LoRA product
+                for (int m = 2; m <= 4; m++)
+                    Check(backend, kernel, rng, 1, m, 77, 133, false, tb, dtype, false, 1f, -1f); // few-row decode
+            }
     }
 
     [Theory]
@@ -93,6 +97,7 @@ public class CpuGemmTests
 
     [Theory]
     [InlineData(1, 70, 50)]     // GEMV
+    [InlineData(3, 70, 50)]     // few-row GEMV (with B stored [n, k])
     [InlineData(40, 70, 8)]     // small k
     [InlineData(40, 70, 50)]    // packed, full and edge tiles
     [InlineData(40, 70, 0)]     // empty inner dimension: C = beta·C = 0
@@ -101,11 +106,12 @@ public class CpuGemmTests
         var rng = new Random(m + n + k);
         using var backend = new CpuBackend(2);
         foreach (var kernel in Kernels)
+        foreach (bool tb in new[] { false, true })
         {
             using var a = Tensor.FromArray(backend, RandomArray(rng, m * k), m, k);
-            using var b = Tensor.FromArray(backend, RandomArray(rng, k * n), k, n);
+            using var b = Tensor.FromArray(backend, RandomArray(rng, k * n), tb ? n : k, tb ? k : n);
             using var c = Tensor.Full(backend, float.NaN, m, n);
-            backend.Gemm(a, false, b, false, c, 1f, 0f, kernel);
+            backend.Gemm(a, false, b, tb, c, 1f, 0f, kernel);
             Assert.All(c.ToArray<float>(), v => Assert.False(float.IsNaN(v)));
         }
     }
@@ -120,16 +126,19 @@ public class CpuGemmTests
         fixed (ushort* src = bits)
         fixed (float* dst = got)
         {
-            Widen.Run((byte*)src, DType.F16, dst, bits.Length);
+            foreach (var isa in Kernels)
+            {
+            Widen.Run((byte*)src, DType.F16, dst, bits.Length, isa);
             for (int i = 0; i < bits.Length; i++)
             {
                 float want = (float)BitConverter.UInt16BitsToHalf(bits[i]);
                 Assert.True(float.IsNaN(want) ? float.IsNaN(got[i]) : BitConverter.SingleToUInt32Bits(want) == BitConverter.SingleToUInt32Bits(got[i]),
                     $"F16 0x{bits[i]:X4}: got {got[i]}, want {want}");
             }
-            Widen.Run((byte*)src, DType.BF16, dst, bits.Length);
+            Widen.Run((byte*)src, DType.BF16, dst, bits.Length, isa);
             for (int i = 0; i < bits.Length; i++)
                 Assert.Equal((uint)bits[i] << 16, BitConverter.SingleToUInt32Bits(got[i]));
+            }
         }
     }
 
@@ -137,6 +146,7 @@ public class CpuGemmTests
     [InlineData(1, 300, 200)]    // GEMV
     [InlineData(64, 300, 8)]     // small k
     [InlineData(64, 300, 200)]   // packed
+    [InlineData(3, 300, 200)]    // few-row GEMV
     public void Single_threaded_products_allocate_nothing_once_the_packing_buffers_have_grown(int m, int n, int k)
     {
         var rng = new Random(5);

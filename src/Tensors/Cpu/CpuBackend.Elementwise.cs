@@ -34,6 +34,12 @@ public sealed unsafe partial class CpuBackend
         ForElements(x.Length, (s, e) =>
         {
             int i = s;
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= e; i += 16)
+                {
+                    var v = Vector512.Load(px + i);
+                    (v * Sigmoid(v)).Store(py + i);
+                }
             for (; i + 8 <= e; i += 8)
             {
                 var v = Vector256.Load(px + i);
@@ -52,11 +58,11 @@ public sealed unsafe partial class CpuBackend
         ForElements(x.Length, (s, e) =>
         {
             int i = s;
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= e; i += 16)
+                    (Vector512.Load(pdy + i) * SiluDerivative(Vector512.Load(px + i))).Store(pdx + i);
             for (; i + 8 <= e; i += 8)
-            {
-                var v = Vector256.Load(px + i);
-                (Vector256.Load(pdy + i) * SiluDerivative(v)).Store(pdx + i);
-            }
+                (Vector256.Load(pdy + i) * SiluDerivative(Vector256.Load(px + i))).Store(pdx + i);
             for (; i < e; i++) pdx[i] = pdy[i] * SiluDerivative(px[i]);
         });
     }
@@ -70,6 +76,12 @@ public sealed unsafe partial class CpuBackend
         ForElements(gate.Length, (s, e) =>
         {
             int i = s;
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= e; i += 16)
+                {
+                    var g = Vector512.Load(pg + i);
+                    (g * Sigmoid(g) * Vector512.Load(pu + i)).Store(py + i);
+                }
             for (; i + 8 <= e; i += 8)
             {
                 var g = Vector256.Load(pg + i);
@@ -89,6 +101,17 @@ public sealed unsafe partial class CpuBackend
         ForElements(gate.Length, (s, e) =>
         {
             int i = s;
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= e; i += 16)
+                {
+                    var g = Vector512.Load(pg + i);
+                    var u = Vector512.Load(pu + i);
+                    var d = Vector512.Load(pdy + i);
+                    var sg = Sigmoid(g);
+                    var one = Vector512<float>.One;
+                    (d * u * sg * (one + g * (one - sg))).Store(pdg + i);
+                    (d * g * sg).Store(pdu + i);
+                }
             for (; i + 8 <= e; i += 8)
             {
                 var g = Vector256.Load(pg + i);
@@ -204,6 +227,55 @@ public sealed unsafe partial class CpuBackend
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Sigmoid(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-x));
+
+    // Where AVX-512 is present, Vector512.Exp is several times faster than Vector256.Exp (measured on .NET 10),
+    // so the exp-bound kernels run a 16-lane loop first and keep the 8-lane loop for the rest and for AVX2 machines.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Sigmoid(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-x));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SiluDerivative(Vector512<float> x)
+    {
+        var s = Sigmoid(x);
+        return s * (Vector512<float>.One + x * (Vector512<float>.One - s));
+    }
+
+    /// <summary>y = exp(x − shift) over n floats; returns Σ y. The fused step of softmax.</summary>
+    internal static float ExpShifted(float* x, float shift, float* y, int n)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var acc = Vector512<float>.Zero;
+            var vs = Vector512.Create(shift);
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = Vector512.Exp(Vector512.Load(x + i) - vs);
+                if (y != null) v.Store(y + i);
+                acc += v;
+            }
+            sum += Vector512.Sum(acc);
+        }
+        {
+            var acc = Vector256<float>.Zero;
+            var vs = Vector256.Create(shift);
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Exp(Vector256.Load(x + i) - vs);
+                if (y != null) v.Store(y + i);
+                acc += v;
+            }
+            sum += Vector256.Sum(acc);
+        }
+        for (; i < n; i++)
+        {
+            float v = MathF.Exp(x[i] - shift);
+            if (y != null) y[i] = v;
+            sum += v;
+        }
+        return sum;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float SiluDerivative(float x) { float s = Sigmoid(x); return s * (1 + x * (1 - s)); }

@@ -33,8 +33,9 @@ public sealed unsafe partial class CpuBackend
             float* ci = pc + i * strideC;
             if (m == 0 || n == 0) continue;
             if (k == 0 || alpha == 0f) ScaleOnly(ci, (long)m * n, beta);
-            else if (m == 1) Gemv.Run(ma.P, mb, ci, alpha, beta, Threads, Parallel);
-            else if (k <= Gemv.SmallK) Gemv.SmallInner(ma, mb, ci, alpha, beta, Threads, Parallel);
+            else if (m == 1) Gemv.Run(ma.P, mb, ci, alpha, beta, kernel, Threads, Parallel);
+            else if (m <= Gemv.MaxRows && !transA && transB) Gemv.RunRows(ma, mb, ci, alpha, beta, kernel, Threads, Parallel);
+            else if (k <= Gemv.SmallK) Gemv.SmallInner(ma, mb, ci, alpha, beta, kernel, Threads, Parallel);
             else PackedGemm.Run(ma, mb, ci, alpha, beta, kernel, Threads, Parallel);
         }
     }

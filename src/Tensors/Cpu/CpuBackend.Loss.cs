@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 
 namespace LoRAM.Tensors.Cpu;
 
@@ -21,13 +20,7 @@ public sealed unsafe partial class CpuBackend
             {
                 float* row = px + (long)r * vocab;
                 float max = TensorPrimitives.Max(new ReadOnlySpan<float>(row, vocab));
-                var vmax = Vector256.Create(max);
-                var acc = Vector256<float>.Zero;
-                int c = 0;
-                for (; c + 8 <= vocab; c += 8) acc += Vector256.Exp(Vector256.Load(row + c) - vmax);
-                float sum = Vector256.Sum(acc);
-                for (; c < vocab; c++) sum += MathF.Exp(row[c] - max);
-                float l = max + MathF.Log(sum);
+                float l = max + MathF.Log(ExpShifted(row, max, null, vocab));
                 plse[r] = l;
                 pl[r] = pt[r] == ignoreIndex ? 0f : l - row[pt[r]];
             }
@@ -50,12 +43,8 @@ public sealed unsafe partial class CpuBackend
                 float* row = px + (long)r * vocab, drow = pd + (long)r * vocab;
                 int target = pt[r];
                 if (target == ignoreIndex) { new Span<float>(drow, vocab).Clear(); continue; }
-                float l = plse[r];
-                var vl = Vector256.Create(l);
-                var vs = Vector256.Create(scale);
-                int c = 0;
-                for (; c + 8 <= vocab; c += 8) (vs * Vector256.Exp(Vector256.Load(row + c) - vl)).Store(drow + c);
-                for (; c < vocab; c++) drow[c] = scale * MathF.Exp(row[c] - l);
+                ExpShifted(row, plse[r], drow, vocab);
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(drow, vocab), scale, new Span<float>(drow, vocab));
                 drow[target] -= scale;
             }
         });

@@ -16,12 +16,10 @@ public sealed unsafe partial class CpuBackend
         {
             for (int r = s; r < e; r++)
             {
-                var xr = new ReadOnlySpan<float>(px + (long)r * cols, cols);
-                var yr = new Span<float>(py + (long)r * cols, cols);
-                float max = TensorPrimitives.Max(xr);
-                TensorPrimitives.Subtract(xr, max, yr);
-                TensorPrimitives.Exp(yr, yr);
-                TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
+                float* xr = px + (long)r * cols, yr = py + (long)r * cols;
+                float max = TensorPrimitives.Max(new ReadOnlySpan<float>(xr, cols));
+                float sum = ExpShifted(xr, max, yr, cols);
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(yr, cols), 1f / sum, new Span<float>(yr, cols));
             }
         });
     }

@@ -34,7 +34,7 @@ internal static unsafe class PackedGemm
                 float* bBlock = Scratch.Current.Get(Scratch.PackedB, (long)panels * nr * kc);
 
                 int packers = Math.Min(threads, panels);
-                Workers.For(packers, threads, parallel, new PackBlockOfB(b, pc, kc, jc, nc, nr, panels, packers, bBlock));
+                Workers.For(packers, threads, parallel, new PackBlockOfB(b, pc, kc, jc, nc, nr, panels, packers, bBlock, kernel));
 
                 int mc = MC;
                 if (threads > 1 && (m + MC - 1) / MC < threads) mc = Math.Max(mr, ((m + threads - 1) / threads + mr - 1) / mr * mr);
@@ -47,11 +47,11 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Packing of one KC×NC block of B, split by panel ranges over <c>parts</c> workers.</summary>
-    private readonly struct PackBlockOfB(MatrixB b, int pc, int kc, int jc, int nc, int nr, int panels, int parts, float* bBlock) : IWorkItem
+    private readonly struct PackBlockOfB(MatrixB b, int pc, int kc, int jc, int nc, int nr, int panels, int parts, float* bBlock, GemmKernel isa) : IWorkItem
     {
         public void Run(int t) =>
             Packing.PackB(b, pc, kc, jc, nc, nr, (int)((long)t * panels / parts) * nr, (int)((long)(t + 1) * panels / parts) * nr,
-                bBlock, Scratch.Current.Get(Scratch.Row, kc));
+                bBlock, Scratch.Current.Get(Scratch.Row, kc), isa);
     }
 
     /// <summary>One (jc, pc) step's macro-kernel, callable per task (an M block × a range of N panels).</summary>

@@ -56,7 +56,7 @@ internal static unsafe class Packing
     /// <summary>Packs rows [p0, p0+kc) × columns [j0+jFrom, j0+jTo) of op(B) (jFrom, jTo multiples of nr, relative to
     /// the block start j0 of width nc) into panels of nr·kc floats placed as if the whole block were packed.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void PackB(in MatrixB b, int p0, int kc, int j0, int nc, int nr, int jFrom, int jTo, float* dst, float* row)
+    public static void PackB(in MatrixB b, int p0, int kc, int j0, int nc, int nr, int jFrom, int jTo, float* dst, float* row, GemmKernel isa)
     {
         for (int jp = jFrom; jp < Math.Min(jTo, nc); jp += nr)
         {
@@ -68,7 +68,7 @@ internal static unsafe class Packing
                 for (int p = 0; p < kc; p++)
                 {
                     float* dp = d + p * nr;
-                    Widen.Run(b.Address(p0 + p, j0 + jp), b.DType, dp, cols);
+                    Widen.Run(b.Address(p0 + p, j0 + jp), b.DType, dp, cols, isa);
                     for (int jj = cols; jj < nr; jj++) dp[jj] = 0f;
                 }
             }
@@ -77,7 +77,7 @@ internal static unsafe class Packing
                 // Stored [n, k]: widen each column's run of kc values into `row`, then scatter it with stride nr.
                 for (int jj = 0; jj < cols; jj++)
                 {
-                    Widen.Run(b.Address(p0, j0 + jp + jj), b.DType, row, kc);
+                    Widen.Run(b.Address(p0, j0 + jp + jj), b.DType, row, kc, isa);
                     float* dp = d + jj;
                     for (int p = 0; p < kc; p++) dp[p * nr] = row[p];
                 }

@@ -83,24 +83,24 @@ internal static unsafe class Widen
         _ => F16Widen.One(src),
     };
 
-    /// <summary>dst[0..count) = float(src[0..count)).</summary>
-    public static void Run(byte* src, DType dtype, float* dst, int count)
+    /// <summary>dst[0..count) = float(src[0..count)), with the vector width of <paramref name="isa"/>.</summary>
+    public static void Run(byte* src, DType dtype, float* dst, int count, GemmKernel isa)
     {
         switch (dtype)
         {
             case DType.F32: Buffer.MemoryCopy(src, dst, count * 4L, count * 4L); break;
-            case DType.BF16: Run<Bf16Widen>(src, dst, count); break;
-            default: Run<F16Widen>(src, dst, count); break;
+            case DType.BF16: Run<Bf16Widen>(src, dst, count, isa); break;
+            default: Run<F16Widen>(src, dst, count, isa); break;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run<W>(byte* src, float* dst, int count) where W : struct, IWiden
+    public static void Run<W>(byte* src, float* dst, int count, GemmKernel isa) where W : struct, IWiden
     {
         int i = 0;
-        if (Avx512F.IsSupported)
+        if (isa == GemmKernel.Avx512)
             for (; i + 16 <= count; i += 16) Avx512F.Store(dst + i, W.Load16(src + i * W.Size));
-        else if (Avx2.IsSupported)
+        else if (isa == GemmKernel.Avx2)
             for (; i + 8 <= count; i += 8) Avx.Store(dst + i, W.Load8(src + i * W.Size));
         for (; i < count; i++) dst[i] = W.One(src + i * W.Size);
     }
