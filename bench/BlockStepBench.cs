@@ -79,7 +79,7 @@ internal static class BlockStepBench
             opt.ZeroGrad();
         }
 
-        for (int i = 0; i < 8; i++) Step();   // warm-up: tiered JIT, ILGPU kernel compilation, the pool
+        for (int i = 0; i < 40; i++) Step();   // warm-up: tiered JIT (tier 1 after 30 calls), ILGPU kernel compilation, the pool
         be.ResetPeak();
         var times = new List<double>();
         for (int i = 0; i < steps; i++)
