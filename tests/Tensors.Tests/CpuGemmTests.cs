@@ -93,6 +93,9 @@ public class CpuGemmTests
         Check(backend, MicroKernels.Default, rng, 3, 33, 41, 29, false, false, DType.F32, broadcastB, 1f, 0f);
         Check(backend, MicroKernels.Default, rng, 4, 1, 50, 40, false, true, DType.BF16, broadcastB, 1f, 1f);
         Check(backend, MicroKernels.Default, rng, 2, 20, 30, 4, true, true, DType.F32, broadcastB, -1f, 0.5f);
+        // Two threads run small entries side by side; one thread (or large entries) runs them in turn, each split.
+        using var single = new CpuBackend(1);
+        Check(single, MicroKernels.Default, rng, 3, 33, 41, 29, true, false, DType.F16, broadcastB, 1f, 0f);
     }
 
     [Theory]

@@ -23,20 +23,32 @@ public sealed unsafe partial class CpuBackend
         if (kb != k || c.Dim(-2) != m || c.Dim(-1) != n || Batch(c) != batch || (batchB != batch && batchB != 1))
             throw new ArgumentException($"Gemm: shapes do not agree: A{Shape(a)}{(transA ? "ᵀ" : "")} · B{Shape(b)}{(transB ? "ᵀ" : "")} → C{Shape(c)}");
 
-        float* pa = Ptr<float>(a), pc = Ptr<float>(c);
-        byte* pb = Ptr<byte>(b);
-        long strideA = (long)m * k, strideB = batchB == 1 ? 0 : (long)k * n * b.DType.Size(), strideC = (long)m * n;
-        for (long i = 0; i < batch; i++)
+        if (m == 0 || n == 0) return;
+        // Many small products (attention-sized, per head): one entry per thread beats splitting each entry.
+        bool perEntry = Threads > 1 && batch > 1 && (long)m * n * k <= SmallProductMacs;
+        var entries = new BatchEntries(Ptr<float>(a), Ptr<byte>(b), Ptr<float>(c), b.DType, m, n, k, transA, transB,
+            batchB == 1 ? 0 : (long)k * n * b.DType.Size(), alpha, beta, kernel, perEntry ? 1 : Threads, Parallel);
+        if (perEntry) Workers.For(checked((int)batch), Threads, Parallel, entries);
+        else for (long i = 0; i < batch; i++) entries.Run(checked((int)i));
+    }
+
+    /// <summary>Below this many multiply-adds per entry, batch entries run in parallel instead of each one.</summary>
+    private const long SmallProductMacs = 1L << 21;
+
+    /// <summary>Entry i of a batched product: picks the path for its shape and runs it on <c>Threads</c> threads.</summary>
+    private readonly struct BatchEntries(float* A, byte* B, float* C, DType BType, int M, int N, int K, bool TransA, bool TransB,
+        long StrideB, float Alpha, float Beta, GemmKernel Kernel, int Threads, ParallelOptions Parallel) : IWorkItem
+    {
+        public void Run(int i)
         {
-            var ma = new MatrixA(pa + i * strideA, m, k, transA);
-            var mb = new MatrixB(pb + i * strideB, b.DType, k, n, transB);
-            float* ci = pc + i * strideC;
-            if (m == 0 || n == 0) continue;
-            if (k == 0 || alpha == 0f) ScaleOnly(ci, (long)m * n, beta);
-            else if (m == 1) Gemv.Run(ma.P, mb, ci, alpha, beta, kernel, Threads, Parallel);
-            else if (m <= Gemv.MaxRows && !transA && transB) Gemv.RunRows(ma, mb, ci, alpha, beta, kernel, Threads, Parallel);
-            else if (k <= Gemv.SmallK) Gemv.SmallInner(ma, mb, ci, alpha, beta, kernel, Threads, Parallel);
-            else PackedGemm.Run(ma, mb, ci, alpha, beta, kernel, Threads, Parallel);
+            var ma = new MatrixA(A + (long)i * M * K, M, K, TransA);
+            var mb = new MatrixB(B + i * StrideB, BType, K, N, TransB);
+            float* ci = C + (long)i * M * N;
+            if (K == 0 || Alpha == 0f) ScaleOnly(ci, (long)M * N, Beta);
+            else if (M == 1) Gemv.Run(ma.P, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else if (M <= Gemv.MaxRows && !TransA && TransB) Gemv.RunRows(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else if (K <= Gemv.SmallK) Gemv.SmallInner(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else PackedGemm.Run(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
         }
     }
 
