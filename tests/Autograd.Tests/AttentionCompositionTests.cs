@@ -11,7 +11,7 @@ namespace LoRAM.Autograd.Tests;
 /// </summary>
 public class AttentionCompositionTests
 {
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Gqa_attention_backward_matches_matmul_softmax_mask_composition(string backend)
     {
         foreach (var (T, S) in new[] { (6, 6), (3, 6) })

@@ -11,10 +11,10 @@ public class LoraLinearTests
 {
     private const float S = 2f;
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Unmasked_lora_matches_composition(string backend) => Compare(backend, masked: false);
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Masked_lora_matches_composition_and_masked_positions_get_zero_delta_gradient(string backend) => Compare(backend, masked: true);
 
     private static void Compare(string backend, bool masked)
@@ -62,7 +62,7 @@ public class LoraLinearTests
         }
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Frozen_base_weight_and_constant_input_get_no_gradient_buffers(string backend)
     {
         using var be = TestBackends.Create(backend);

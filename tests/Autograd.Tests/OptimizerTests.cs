@@ -15,7 +15,7 @@ public class OptimizerTests
         p.Grad = Tensor.FromArray(p.Backend, g, g.Length);
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void AdamW_matches_torch_rule_with_bias_correction_and_decoupled_decay(string backend)
     {
         using var be = TestBackends.Create(backend);
@@ -43,7 +43,7 @@ public class OptimizerTests
         AttentionCompositionTests.AssertClose(x.Select(d => (float)d).ToArray(), p.Value.ToArray<float>(), 1e-6, "AdamW parameters");
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Exported_optimizer_state_resumes_exactly(string backend)
     {
         using var be = TestBackends.Create(backend);
@@ -62,7 +62,7 @@ public class OptimizerTests
         Assert.Equal(p.Value.ToArray<float>(), q.Value.ToArray<float>());
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Sgd_with_momentum_and_weight_decay_matches_torch(string backend)
     {
         using var be = TestBackends.Create(backend);
@@ -83,7 +83,7 @@ public class OptimizerTests
         AttentionCompositionTests.AssertClose(x.Select(d => (float)d).ToArray(), p.Value.ToArray<float>(), 1e-6, "SGD parameters");
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Global_norm_clipping_scales_all_gradients_by_max_over_norm(string backend)
     {
         using var be = TestBackends.Create(backend);
@@ -127,7 +127,7 @@ public class OptimizerTests
         Assert.Equal([false, false, false, true, false, false, false, true], steps);
     }
 
-    [Theory, MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    [Theory, MemberData(nameof(TestBackends.NamesWithIlgpu), MemberType = typeof(TestBackends))]
     public void Accumulated_scaled_micro_batches_give_the_full_batch_gradient(string backend)
     {
         using var be = TestBackends.Create(backend);
