@@ -4,6 +4,8 @@ internal static class BenchMain
 {
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Suites = new()
     {
+        ["block-step"] = ("one LoRA / full training step of a small LLaMA block, split by op", BlockStepBench.Run),
+        ["gemm"] = ("CPU GEMM GFLOP/s: square and LLaMA shapes, F32/BF16 B (--threads --kernel --reps --json --only)", GemmBench.Run),
     };
 
     public static int Run(string[] args)

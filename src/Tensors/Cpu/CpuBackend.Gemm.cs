@@ -1,7 +1,71 @@
+using LoRAM.Tensors.Cpu.Gemm;
+
 namespace LoRAM.Tensors.Cpu;
 
-// Placeholder until the kernels of this family land.
-public sealed partial class CpuBackend
+// Matrix products: shape checks and batching here; the algorithms live in Cpu/Gemm/.
+public sealed unsafe partial class CpuBackend
 {
-    public override void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta) => throw new NotImplementedException("Gemm");
+    public override void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f) =>
+        Gemm(a, transA, b, transB, c, alpha, beta, MicroKernels.Default);
+
+    /// <summary><see cref="Gemm(Tensor, bool, Tensor, bool, Tensor, float, float)"/> with the packed path's
+    /// micro-kernel named (tests run each one; benchmarks compare them).</summary>
+    internal void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta, GemmKernel kernel)
+    {
+        if (a.DType != DType.F32 || c.DType != DType.F32) throw new ArgumentException($"Gemm: A and C must be F32 (got {a.DType}, {c.DType})");
+        if (b.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"Gemm: B must be F32, BF16 or F16 (got {b.DType})");
+        if (a.Rank < 2 || b.Rank < 2 || c.Rank < 2) throw new ArgumentException($"Gemm: operands must have rank ≥ 2 ({a}, {b}, {c})");
+        if (!MicroKernels.IsSupported(kernel)) throw new PlatformNotSupportedException($"GEMM kernel {kernel} is not supported by this CPU");
+
+        int m = transA ? a.Dim(-1) : a.Dim(-2), k = transA ? a.Dim(-2) : a.Dim(-1);
+        int kb = transB ? b.Dim(-1) : b.Dim(-2), n = transB ? b.Dim(-2) : b.Dim(-1);
+        long batch = Batch(a), batchB = Batch(b);
+        if (kb != k || c.Dim(-2) != m || c.Dim(-1) != n || Batch(c) != batch || (batchB != batch && batchB != 1))
+            throw new ArgumentException($"Gemm: shapes do not agree: A{Shape(a)}{(transA ? "ᵀ" : "")} · B{Shape(b)}{(transB ? "ᵀ" : "")} → C{Shape(c)}");
+
+        if (m == 0 || n == 0) return;
+        // Many small products (attention-sized, per head): one entry per thread beats splitting each entry.
+        bool perEntry = Threads > 1 && batch > 1 && (long)m * n * k <= SmallProductMacs;
+        var entries = new BatchEntries(Ptr<float>(a), Ptr<byte>(b), Ptr<float>(c), b.DType, m, n, k, transA, transB,
+            batchB == 1 ? 0 : (long)k * n * b.DType.Size(), alpha, beta, kernel, perEntry ? 1 : Threads, Parallel);
+        if (perEntry) Workers.For(checked((int)batch), Threads, Parallel, entries);
+        else for (long i = 0; i < batch; i++) entries.Run(checked((int)i));
+    }
+
+    /// <summary>Below this many multiply-adds per entry, batch entries run in parallel instead of each one.</summary>
+    private const long SmallProductMacs = 1L << 21;
+
+    /// <summary>Entry i of a batched product: picks the path for its shape and runs it on <c>Threads</c> threads.</summary>
+    private readonly struct BatchEntries(float* A, byte* B, float* C, DType BType, int M, int N, int K, bool TransA, bool TransB,
+        long StrideB, float Alpha, float Beta, GemmKernel Kernel, int Threads, ParallelOptions Parallel) : IWorkItem
+    {
+        public void Run(int i)
+        {
+            var ma = new MatrixA(A + (long)i * M * K, M, K, TransA);
+            var mb = new MatrixB(B + i * StrideB, BType, K, N, TransB);
+            float* ci = C + (long)i * M * N;
+            if (K == 0 || Alpha == 0f) ScaleOnly(ci, (long)M * N, Beta);
+            else if (M == 1) Gemv.Run(ma.P, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else if (M <= Gemv.MaxRows && !TransA && TransB) Gemv.RunRows(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else if (K <= Gemv.SmallK) Gemv.SmallInner(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else PackedGemm.Run(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+        }
+    }
+
+    /// <summary>C = beta·C when the product contributes nothing (k = 0 or alpha = 0); beta = 0 clears NaNs too.</summary>
+    private static void ScaleOnly(float* c, long count, float beta)
+    {
+        var span = new Span<float>(c, checked((int)count));
+        if (beta == 0f) span.Clear();
+        else if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(span, beta, span);
+    }
+
+    private static long Batch(Tensor t)
+    {
+        long p = 1;
+        for (int i = 0; i < t.Rank - 2; i++) p *= t.Dim(i);
+        return p;
+    }
+
+    private static string Shape(Tensor t) => $"[{string.Join(", ", t.ShapeArray())}]";
 }

@@ -47,10 +47,37 @@ public sealed partial class IlgpuBackend : Backend
     }
 
     /// <summary>ILGPU's CPU accelerator: emulated GPU threads, for testing the kernels.</summary>
+    /// <remarks>Every emulated thread is a real thread of one simulated multiprocessor, so the device is as small as
+    /// the kernels allow: warps of 4 and 16 of them (64 threads, the GEMM tile's group), one multiprocessor.</remarks>
     public static IlgpuBackend CreateCpu()
     {
-        var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O1));
+        var device = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 16, numMultiprocessors: 1);
+        var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(OptimizationLevel.O1));
         return new IlgpuBackend(context, context.CreateCPUAccelerator(0), "ilgpu-cpu");
+    }
+
+    private bool IsCpu => Accelerator.AcceleratorType == AcceleratorType.CPU;
+
+    /// <summary>Threads for a grid-stride loop over <paramref name="n"/> items: enough to fill the device, never
+    /// more than there are items (on the CPU accelerator each emulated thread costs about a microsecond).</summary>
+    internal int StrideThreads(long n) => (int)Math.Max(1, Math.Min(n, IsCpu ? Accelerator.MaxNumThreads : Accelerator.MaxNumThreads * 2L));
+
+    /// <summary>Threads of one group in the row kernels (one group per row); a power of two.</summary>
+    internal int RowGroup => IsCpu ? 16 : KernelMath.MaxRowGroup;
+
+    private static void RequireSameLength(Tensor a, Tensor b, string kernel)
+    {
+        if (a.Length != b.Length) throw new ArgumentException($"{kernel}: lengths differ ({a} vs {b})");
+    }
+
+    private static void RequireDType(Tensor t, DType dtype, string kernel)
+    {
+        if (t.DType != dtype) throw new ArgumentException($"{kernel}: expected a {dtype} tensor, got {t}");
+    }
+
+    private static void RequireF32(string kernel, params Tensor[] tensors)
+    {
+        foreach (var t in tensors) RequireDType(t, DType.F32, kernel);
     }
 
     protected override Storage AllocateStorage(long bytes) => new IlgpuStorage(this, Accelerator.Allocate1D<byte>(bytes));

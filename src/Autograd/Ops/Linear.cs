@@ -1,0 +1,55 @@
+using LoRAM.Tensors;
+
+namespace LoRAM.Autograd;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// Linear layer with a frozen weight: y = x·Wᵀ, x [.., in], y [.., out].
+    /// Backward: dx = dy·W. W gets no gradient and nothing is saved (W is needed anyway, x is not).
+    /// </summary>
+    public static Var Linear(this Tape tape, Var x, FrozenWeight w)
+    {
+        using var _ = tape.Profile("linear");
+        var y = Tensor.Empty(tape.Backend, OutShape(x, w.OutFeatures));
+        w.Forward(x.Value, y);
+        return tape.Record("linear", y, [x], dy =>
+            Gradients.AccumulateGemm(x, (dx, beta) => w.BackwardInput(dy, dx, accumulate: beta != 0)));
+    }
+
+    /// <summary>
+    /// Linear layer with a trainable weight W [out, in]: y = x·Wᵀ.
+    /// Backward: dx = dy·W;  dW += dyᵀ·x  (x, dy flattened to [n, in], [n, out]).
+    /// </summary>
+    public static Var Linear(this Tape tape, Var x, Var w)
+    {
+        using var _ = tape.Profile("linear");
+        int outF = w.Value.Dim(0), inF = w.Value.Dim(1);
+        var b = tape.Backend;
+        var y = Tensor.Empty(b, OutShape(x, outF));
+        using (var x2 = x.Value.Reshape(-1, inF))
+        using (var y2 = y.Reshape(-1, outF))
+            b.Gemm(x2, false, w.Value, true, y2);
+        return tape.Record("linear", y, [x, w], dy =>
+        {
+            using var dy2 = dy.Reshape(-1, outF);
+            Gradients.AccumulateGemm(x, (dx, beta) =>
+            {
+                using var dx2 = dx.Reshape(-1, inF);
+                b.Gemm(dy2, false, w.Value, false, dx2, 1f, beta);
+            });
+            Gradients.AccumulateGemm(w, (dw, beta) =>
+            {
+                using var x2 = x.Value.Reshape(-1, inF);
+                b.Gemm(dy2, true, x2, false, dw, 1f, beta);
+            });
+        });
+    }
+
+    private static int[] OutShape(Var x, int lastDim)
+    {
+        var s = x.Value.ShapeArray();
+        s[^1] = lastDim;
+        return s;
+    }
+}
