@@ -22,19 +22,37 @@ public sealed partial class IlgpuBackend
         public float Alpha, Beta;
     }
 
+    /// <summary>Eight floats held in registers: ILGPU keeps struct fields in registers, where an indexed local
+    /// array would live in (slow) local memory.</summary>
+    internal struct Vec8
+    {
+        public float X0, X1, X2, X3, X4, X5, X6, X7;
+
+        /// <summary>s[at], s[at + 8], ..., s[at + 56]: a thread's 8 strided rows or columns of a shared slice.</summary>
+        public static Vec8 Load(ArrayView<float> s, int at) => new()
+        {
+            X0 = s[at], X1 = s[at + 8], X2 = s[at + 16], X3 = s[at + 24],
+            X4 = s[at + 32], X5 = s[at + 40], X6 = s[at + 48], X7 = s[at + 56],
+        };
+
+        /// <summary>acc + a·b, lane by lane.</summary>
+        public static Vec8 Fma(Vec8 acc, float a, Vec8 b) => new()
+        {
+            X0 = acc.X0 + a * b.X0, X1 = acc.X1 + a * b.X1, X2 = acc.X2 + a * b.X2, X3 = acc.X3 + a * b.X3,
+            X4 = acc.X4 + a * b.X4, X5 = acc.X5 + a * b.X5, X6 = acc.X6 + a * b.X6, X7 = acc.X7 + a * b.X7,
+        };
+    }
+
     internal static void GemmKernel<TB, TRead>(GemmShape s, ArrayView<float> a, ArrayView<TB> b, ArrayView<float> c)
         where TB : unmanaged where TRead : struct, IToFloat<TB>
     {
         TRead read = default;
         var sa = SharedMemory.Allocate<float>(GemmSlice * GemmPitch);
         var sb = SharedMemory.Allocate<float>(GemmSlice * GemmPitch);
-        var acc = LocalMemory.Allocate<float>(64);
-        var ra = LocalMemory.Allocate<float>(8);
-        var rb = LocalMemory.Allocate<float>(8);
         int tid = Group.IdxX, tx = tid & 7, ty = tid >> 3;
         int row0 = Grid.IdxY * GemmTile, col0 = Grid.IdxX * GemmTile;
         long aBase = Grid.IdxZ * s.StrideA, bBase = Grid.IdxZ * s.StrideB, cBase = Grid.IdxZ * s.StrideC;
-        for (int i = 0; i < 64; i++) acc[i] = 0f;
+        Vec8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
 
         int kEnd = s.Alpha == 0f ? 0 : s.K;   // alpha = 0: C = beta·C, A and B unread (NaNs in them included)
         for (int k0 = 0; k0 < kEnd; k0 += GemmSlice)
@@ -63,31 +81,51 @@ public sealed partial class IlgpuBackend
             Group.Barrier();
             for (int kk = 0; kk < GemmSlice; kk++)
             {
-                for (int r = 0; r < 8; r++)
-                {
-                    ra[r] = sa[kk * GemmPitch + ty + 8 * r];
-                    rb[r] = sb[kk * GemmPitch + tx + 8 * r];
-                }
-                for (int r = 0; r < 8; r++)
-                for (int q = 0; q < 8; q++)
-                    acc[r * 8 + q] += ra[r] * rb[q];
+                var ra = Vec8.Load(sa, kk * GemmPitch + ty);
+                var rb = Vec8.Load(sb, kk * GemmPitch + tx);
+                c0 = Vec8.Fma(c0, ra.X0, rb);
+                c1 = Vec8.Fma(c1, ra.X1, rb);
+                c2 = Vec8.Fma(c2, ra.X2, rb);
+                c3 = Vec8.Fma(c3, ra.X3, rb);
+                c4 = Vec8.Fma(c4, ra.X4, rb);
+                c5 = Vec8.Fma(c5, ra.X5, rb);
+                c6 = Vec8.Fma(c6, ra.X6, rb);
+                c7 = Vec8.Fma(c7, ra.X7, rb);
             }
             Group.Barrier();
         }
 
-        for (int r = 0; r < 8; r++)
-        {
-            int gi = row0 + ty + 8 * r;
-            if (gi >= s.M) continue;
-            for (int q = 0; q < 8; q++)
-            {
-                int gj = col0 + tx + 8 * q;
-                if (gj >= s.N) continue;
-                long idx = cBase + (long)gi * s.N + gj;
-                float v = s.Alpha * acc[r * 8 + q];
-                c[idx] = s.Beta == 0f ? v : v + s.Beta * c[idx];   // beta = 0 ignores C (NaNs included)
-            }
-        }
+        int col = col0 + tx;
+        StoreRow(s, c, cBase, row0 + ty, col, c0);
+        StoreRow(s, c, cBase, row0 + ty + 8, col, c1);
+        StoreRow(s, c, cBase, row0 + ty + 16, col, c2);
+        StoreRow(s, c, cBase, row0 + ty + 24, col, c3);
+        StoreRow(s, c, cBase, row0 + ty + 32, col, c4);
+        StoreRow(s, c, cBase, row0 + ty + 40, col, c5);
+        StoreRow(s, c, cBase, row0 + ty + 48, col, c6);
+        StoreRow(s, c, cBase, row0 + ty + 56, col, c7);
+    }
+
+    /// <summary>C[row, col + 8q] = alpha·v_q + beta·C[row, col + 8q] for the q inside the matrix.</summary>
+    private static void StoreRow(GemmShape s, ArrayView<float> c, long cBase, int row, int col, Vec8 v)
+    {
+        if (row >= s.M) return;
+        long at = cBase + (long)row * s.N + col;
+        Store(s, c, at, col, v.X0);
+        Store(s, c, at + 8, col + 8, v.X1);
+        Store(s, c, at + 16, col + 16, v.X2);
+        Store(s, c, at + 24, col + 24, v.X3);
+        Store(s, c, at + 32, col + 32, v.X4);
+        Store(s, c, at + 40, col + 40, v.X5);
+        Store(s, c, at + 48, col + 48, v.X6);
+        Store(s, c, at + 56, col + 56, v.X7);
+    }
+
+    private static void Store(GemmShape s, ArrayView<float> c, long at, int col, float value)
+    {
+        if (col >= s.N) return;
+        float v = s.Alpha * value;
+        c[at] = s.Beta == 0f ? v : v + s.Beta * c[at];   // beta = 0 ignores C (NaNs included)
     }
 
     private Action<KernelConfig, GemmShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _gemmF32;

@@ -60,7 +60,7 @@ public sealed partial class IlgpuBackend
     {
         RequireF32("SumSquares", x);
         if (x.Length == 0) return 0;
-        int threads = StrideThreads(x.Length);
+        int threads = Math.Min(StrideThreads(x.Length), 1 << 16);   // the partials travel to the host
         using var partial = Tensor.Empty(this, DType.F32, 2 * threads);   // doubles, two floats' worth each
         _sumSquares ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<float>, ArrayView<double>>(SumSquaresKernel);
         _sumSquares(threads, x.Length, threads, View<float>(x), View<double>(partial));
