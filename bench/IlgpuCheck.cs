@@ -153,7 +153,22 @@ internal static class IlgpuCheck
                 Tensor ta = x.F(a, m, kd), tw = x.Cast(x.F(w, n, kd), DType.BF16), tc = x.E(m, n);
                 return new(() => x.B.Gemm(ta, false, tw, true, tc), () => tc.ToFloatArray());
             });
+            yield return new("gemm decode x·Wᵀ BF16", $"1x{kd}x{n}", 1e-5, 2.0 * n * kd, x =>
+            {
+                Tensor ta = x.F(a[..kd], 1, kd), tw = x.Cast(x.F(w, n, kd), DType.BF16), tc = x.E(1, n);
+                return new(() => x.B.Gemm(ta, false, tw, true, tc), () => tc.ToFloatArray());
+            });
+            yield return new("gemm linear x·Wᵀ F32", $"{m}x{kd}x{n}", 1e-5, 2.0 * m * n * kd, x =>
+            {
+                Tensor ta = x.F(a, m, kd), tw = x.F(w, n, kd), tc = x.E(m, n);
+                return new(() => x.B.Gemm(ta, false, tw, true, tc), () => tc.ToFloatArray());
+            });
             float[] c0 = Random(kd * n, 5), dy = Random(m * n, 6);
+            yield return new("gemm dx = dy·W BF16", $"{m}x{n}x{kd}", 1e-5, 2.0 * m * n * kd, x =>
+            {
+                Tensor tdy = x.F(dy, m, n), tw = x.Cast(x.F(w, n, kd), DType.BF16), tc = x.E(m, kd);
+                return new(() => x.B.Gemm(tdy, false, tw, false, tc), () => tc.ToFloatArray());
+            });
             yield return new("gemm dW += dyᵀ·x", $"{n}x{m}x{kd} β=1", 1e-5, 2.0 * m * n * kd, x =>
             {
                 Tensor tdy = x.F(dy, m, n), ta = x.F(a, m, kd), tc = x.F(c0, n, kd);
