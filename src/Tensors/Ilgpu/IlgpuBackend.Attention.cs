@@ -4,22 +4,19 @@ using ILGPU.Runtime;
 
 namespace LoRAM.Tensors.Ilgpu;
 
-// Causal grouped-query attention, split over keys as in flash-decoding: one group per query row (forward, dq) or
-// per key row (dk, dv), its lanes taking every lanes-th key (or query). Each lane keeps an online softmax (running
-// max and sum, Milakov & Gimelshein 2018) and its own partial output in thread-local memory; the lanes' partials
-// are then rescaled to the common max and summed through shared memory. The T×S score matrix is never stored, and
-// the backward recomputes the probabilities from lse (FlashAttention-2), so every output element has one writer:
-// deterministic, no atomics.
+// Causal grouped-query attention with one warp per query row (forward, dq) or key row (dk, dv): the warp's lanes
+// split the head dimension (lane l holds dims l, l + 32, l + 64, l + 96 in registers, so every row load coalesces)
+// and walk the keys (or queries) in order, each dot product summed across the warp with xor-shuffles (every lane
+// ends with the same bits, so the online softmax's branches agree). The forward keeps a running max and sum
+// (Milakov & Gimelshein 2018), so the T×S score matrix is never stored; the backward recomputes the probabilities
+// from lse (FlashAttention-2). Every output element has one writer: deterministic, no atomics.
 public sealed partial class IlgpuBackend
 {
-    /// <summary>Largest head size the attention kernels hold in thread-local memory.</summary>
-    internal const int MaxHeadDim = 256;
+    /// <summary>Largest head size: four dims per lane of a 32-lane warp.</summary>
+    internal const int MaxHeadDim = 128;
 
-    /// <summary>Largest group of the attention kernels (their shared partials are MaxAttentionLanes × MaxHeadDim).</summary>
-    internal const int MaxAttentionLanes = 32;
-
-    /// <summary>Lanes per attention group: a warp on a GPU, a CPU-accelerator warp otherwise; a power of two.</summary>
-    private int AttentionLanes => IsCpu ? 4 : MaxAttentionLanes;
+    /// <summary>Head dims each lane holds.</summary>
+    private const int DimsPerLane = 4;
 
     internal struct AttentionShape
     {
@@ -27,60 +24,77 @@ public sealed partial class IlgpuBackend
         public float Scale;
     }
 
-    /// <summary>out[c] = Σ_lanes partial[lane][c] · factor for c &lt; D, written by the lanes in turn; the lane's own
-    /// <paramref name="acc"/> is its partial. Every lane of the group must call it.</summary>
-    private static void SumPartials(ArrayView<float> acc, ArrayView<float> shared, int d, float factor, ArrayView<float> output, long at)
+    /// <summary>A lane's share of one head-dim row: dims lane + 32r for r &lt; 4 (zero beyond D).</summary>
+    internal struct Dims4
     {
-        int lane = Group.IdxX, lanes = Group.DimX;
-        for (int c = 0; c < d; c++) shared[lane * d + c] = acc[c];
-        Group.Barrier();
-        for (int c = lane; c < d; c += lanes)
+        public float X0, X1, X2, X3;
+
+        public static Dims4 Load(ArrayView<float> x, long row, int d)
         {
-            float sum = 0f;
-            for (int l = 0; l < lanes; l++) sum += shared[l * d + c];
-            output[at + c] = sum * factor;
+            int lane = Group.IdxX, lanes = Group.DimX;
+            return new Dims4
+            {
+                X0 = lane < d ? x[row + lane] : 0f,
+                X1 = lane + lanes < d ? x[row + lane + lanes] : 0f,
+                X2 = lane + 2 * lanes < d ? x[row + lane + 2 * lanes] : 0f,
+                X3 = lane + 3 * lanes < d ? x[row + lane + 3 * lanes] : 0f,
+            };
         }
-        Group.Barrier();
+
+        public void Store(ArrayView<float> y, long row, int d, float factor)
+        {
+            int lane = Group.IdxX, lanes = Group.DimX;
+            if (lane < d) y[row + lane] = X0 * factor;
+            if (lane + lanes < d) y[row + lane + lanes] = X1 * factor;
+            if (lane + 2 * lanes < d) y[row + lane + 2 * lanes] = X2 * factor;
+            if (lane + 3 * lanes < d) y[row + lane + 3 * lanes] = X3 * factor;
+        }
+
+        /// <summary>Σ a·b over the whole row: this lane's share, then summed over the warp.</summary>
+        public static float Dot(Dims4 a, Dims4 b) => KernelMath.WarpSum(a.X0 * b.X0 + a.X1 * b.X1 + a.X2 * b.X2 + a.X3 * b.X3);
+
+        public static Dims4 Fma(Dims4 acc, float p, Dims4 v) => new()
+        {
+            X0 = acc.X0 + p * v.X0, X1 = acc.X1 + p * v.X1, X2 = acc.X2 + p * v.X2, X3 = acc.X3 + p * v.X3,
+        };
+
+        public static Dims4 Scale(Dims4 a, float f) => new() { X0 = a.X0 * f, X1 = a.X1 * f, X2 = a.X2 * f, X3 = a.X3 * f };
     }
+
+    /// <summary>Offset of key/value row (b, j, kvh).</summary>
+    private static long KeyRow(AttentionShape s, int b, int j, int kvh) => (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
+
+    /// <summary>Offset of query row (b, i, h).</summary>
+    private static long QueryRow(AttentionShape s, int b, int i, int h) => (((long)b * s.T + i) * s.Hq + h) * s.D;
 
     // Query t (row (b, t, h) of the grid) sits at absolute position S − T + t and sees keys 0 .. S − T + t.
     internal static void AttentionKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse)
     {
-        var shared = SharedMemory.Allocate<float>(MaxAttentionLanes * MaxHeadDim);
-        var scratch = SharedMemory.Allocate<float>(MaxAttentionLanes);
-        var qi = LocalMemory.Allocate<float>(MaxHeadDim);
-        var acc = LocalMemory.Allocate<float>(MaxHeadDim);
-        int row = Grid.IdxX, lane = Group.IdxX;
+        int row = Grid.IdxX;
         int h = row % s.Hq, bt = row / s.Hq, i = bt % s.T, b = bt / s.T, kvh = h / (s.Hq / s.Hkv);
         long qo = (long)row * s.D;
-        for (int c = 0; c < s.D; c++) { qi[c] = q[qo + c]; acc[c] = 0f; }
-        int visible = s.S - s.T + i + 1;
+        var qd = Dims4.Load(q, qo, s.D);
+        Dims4 acc = default;
         float max = float.NegativeInfinity, sum = 0f;
-        for (int j = lane; j < visible; j += Group.DimX)
+        int visible = s.S - s.T + i + 1;
+        for (int j = 0; j < visible; j++)
         {
-            long ko = (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
-            float dot = 0f;
-            for (int c = 0; c < s.D; c++) dot += qi[c] * k[ko + c];
-            float z = s.Scale * dot;
+            long ko = KeyRow(s, b, j, kvh);
+            float z = s.Scale * Dims4.Dot(qd, Dims4.Load(k, ko, s.D));
             if (z > max)
             {
-                float correction = XMath.Exp(max - z);   // 0 on the lane's first key
+                float correction = XMath.Exp(max - z);   // 0 on the first key
                 sum *= correction;
-                for (int c = 0; c < s.D; c++) acc[c] *= correction;
+                acc = Dims4.Scale(acc, correction);
                 max = z;
             }
             float p = XMath.Exp(z - max);
             sum += p;
-            for (int c = 0; c < s.D; c++) acc[c] += p * v[ko + c];
+            acc = Dims4.Fma(acc, p, Dims4.Load(v, ko, s.D));
         }
-        // Rescale every lane to the group's max (a lane that saw no key has weight 0), then add the lanes up.
-        float groupMax = KernelMath.GroupMax(max, scratch);
-        float w = max == float.NegativeInfinity ? 0f : XMath.Exp(max - groupMax);
-        float total = KernelMath.GroupSum(sum * w, scratch);
-        for (int c = 0; c < s.D; c++) acc[c] *= w;
-        SumPartials(acc, shared, s.D, 1f / total, o, qo);
-        if (lane == 0) lse[((long)b * s.Hq + h) * s.T + i] = groupMax + XMath.Log(total);
+        acc.Store(o, qo, s.D, 1f / sum);
+        if (Group.IdxX == 0) lse[((long)b * s.Hq + h) * s.T + i] = max + XMath.Log(sum);
     }
 
     // dq = scale · Σ_j P_j (dP_j − Δ) k_j, with P_j = exp(scale·q·k_j − lse), dP_j = dO·v_j, Δ = dO·o (= Σ_j P_j dP_j).
@@ -88,76 +102,51 @@ public sealed partial class IlgpuBackend
     internal static void AttentionBackwardQueryKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dO, ArrayView<float> dq, ArrayView<float> delta)
     {
-        var shared = SharedMemory.Allocate<float>(MaxAttentionLanes * MaxHeadDim);
-        var qi = LocalMemory.Allocate<float>(MaxHeadDim);
-        var gi = LocalMemory.Allocate<float>(MaxHeadDim);
-        var acc = LocalMemory.Allocate<float>(MaxHeadDim);
-        int row = Grid.IdxX, lane = Group.IdxX;
+        int row = Grid.IdxX;
         int h = row % s.Hq, bt = row / s.Hq, i = bt % s.T, b = bt / s.T, kvh = h / (s.Hq / s.Hkv);
         long qo = (long)row * s.D, lrow = ((long)b * s.Hq + h) * s.T + i;
-        float dlt = 0f;
-        for (int c = 0; c < s.D; c++)
-        {
-            qi[c] = q[qo + c];
-            gi[c] = dO[qo + c];
-            acc[c] = 0f;
-            dlt += gi[c] * o[qo + c];
-        }
-        float l = lse[lrow];
+        var qd = Dims4.Load(q, qo, s.D);
+        var gd = Dims4.Load(dO, qo, s.D);
+        float dlt = Dims4.Dot(gd, Dims4.Load(o, qo, s.D)), l = lse[lrow];
+        Dims4 acc = default;
         int visible = s.S - s.T + i + 1;
-        for (int j = lane; j < visible; j += Group.DimX)
+        for (int j = 0; j < visible; j++)
         {
-            long ko = (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
-            float dot = 0f, dp = 0f;
-            for (int c = 0; c < s.D; c++)
-            {
-                dot += qi[c] * k[ko + c];
-                dp += gi[c] * v[ko + c];
-            }
-            float dz = XMath.Exp(s.Scale * dot - l) * (dp - dlt) * s.Scale;
-            for (int c = 0; c < s.D; c++) acc[c] += dz * k[ko + c];
+            long ko = KeyRow(s, b, j, kvh);
+            var kd = Dims4.Load(k, ko, s.D);
+            float dot = Dims4.Dot(qd, kd), dp = Dims4.Dot(gd, Dims4.Load(v, ko, s.D));
+            acc = Dims4.Fma(acc, XMath.Exp(s.Scale * dot - l) * (dp - dlt) * s.Scale, kd);
         }
-        SumPartials(acc, shared, s.D, 1f, dq, qo);
-        if (lane == 0) delta[lrow] = dlt;
+        acc.Store(dq, qo, s.D, 1f);
+        if (Group.IdxX == 0) delta[lrow] = dlt;
     }
 
     // dk_j = scale · Σ_(h, i) P (dP − Δ) q_i and dv_j = Σ_(h, i) P dO_i over the query heads h of key head kvh and the
-    // queries i that see key j (S − T + i ≥ j); the group of key row (b, j, kvh) splits those (h, i) over its lanes.
+    // queries i that see key j (S − T + i ≥ j).
     internal static void AttentionBackwardKeyKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dO, ArrayView<float> delta, ArrayView<float> dk, ArrayView<float> dv)
     {
-        var shared = SharedMemory.Allocate<float>(MaxAttentionLanes * MaxHeadDim);
-        var kj = LocalMemory.Allocate<float>(MaxHeadDim);
-        var vj = LocalMemory.Allocate<float>(MaxHeadDim);
-        var dkj = LocalMemory.Allocate<float>(MaxHeadDim);
-        var dvj = LocalMemory.Allocate<float>(MaxHeadDim);
-        int keyRow = Grid.IdxX, lane = Group.IdxX;
+        int keyRow = Grid.IdxX;
         int kvh = keyRow % s.Hkv, bj = keyRow / s.Hkv, j = bj % s.S, b = bj / s.S, group = s.Hq / s.Hkv;
         long ko = (long)keyRow * s.D;
-        for (int c = 0; c < s.D; c++) { kj[c] = k[ko + c]; vj[c] = v[ko + c]; dkj[c] = 0f; dvj[c] = 0f; }
+        var kd = Dims4.Load(k, ko, s.D);
+        var vd = Dims4.Load(v, ko, s.D);
+        Dims4 dkd = default, dvd = default;
         int first = j - (s.S - s.T);
         if (first < 0) first = 0;
-        int seeing = s.T - first, items = group * seeing;
-        for (int w = lane; w < items; w += Group.DimX)
+        for (int h = kvh * group; h < (kvh + 1) * group; h++)
+        for (int i = first; i < s.T; i++)
         {
-            int h = kvh * group + w / seeing, i = first + w % seeing;
-            long qo = (((long)b * s.T + i) * s.Hq + h) * s.D, lrow = ((long)b * s.Hq + h) * s.T + i;
-            float dot = 0f, dp = 0f;
-            for (int c = 0; c < s.D; c++)
-            {
-                dot += q[qo + c] * kj[c];
-                dp += dO[qo + c] * vj[c];
-            }
+            long qo = QueryRow(s, b, i, h), lrow = ((long)b * s.Hq + h) * s.T + i;
+            var qd = Dims4.Load(q, qo, s.D);
+            var gd = Dims4.Load(dO, qo, s.D);
+            float dot = Dims4.Dot(qd, kd), dp = Dims4.Dot(gd, vd);
             float p = XMath.Exp(s.Scale * dot - lse[lrow]);
-            float dz = p * (dp - delta[lrow]) * s.Scale;
-            for (int c = 0; c < s.D; c++)
-            {
-                dkj[c] += dz * q[qo + c];
-                dvj[c] += p * dO[qo + c];
-            }
+            dkd = Dims4.Fma(dkd, p * (dp - delta[lrow]) * s.Scale, qd);
+            dvd = Dims4.Fma(dvd, p, gd);
         }
-        SumPartials(dkj, shared, s.D, 1f, dk, ko);
-        SumPartials(dvj, shared, s.D, 1f, dv, ko);
+        dkd.Store(dk, ko, s.D, 1f);
+        dvd.Store(dv, ko, s.D, 1f);
     }
 
     private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attention;
@@ -205,6 +194,10 @@ public sealed partial class IlgpuBackend
         _attentionBackwardKey(AttentionConfig(keys), s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
     }
 
-    /// <summary>One group of <see cref="AttentionLanes"/> per query (or key) row.</summary>
-    private KernelConfig AttentionConfig(long rows) => new(new Index1D(checked((int)rows)), new Index1D(AttentionLanes));
+    /// <summary>One warp per query (or key) row; the head dims are spread over its lanes, four at most each.</summary>
+    private KernelConfig AttentionConfig(long rows)
+    {
+        if (Accelerator.WarpSize * DimsPerLane < MaxHeadDim) throw new NotSupportedException($"attention needs warps of {MaxHeadDim / DimsPerLane} lanes (this device has {Accelerator.WarpSize})");
+        return new(new Index1D(checked((int)rows)), new Index1D(Accelerator.WarpSize));
+    }
 }
