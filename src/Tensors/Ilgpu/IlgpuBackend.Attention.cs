@@ -173,7 +173,7 @@ public sealed partial class IlgpuBackend
         if (rows == 0) return;
         using var scratch = lse == null ? Tensor.Empty(this, (int)rows) : null;
         _attention ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionKernel);
-        _attention(AttentionConfig(rows), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse ?? scratch!));
+        _attention(AttentionConfig(rows, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse ?? scratch!));
     }
 
     public override void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale, Tensor dq, Tensor dk, Tensor dv)
@@ -190,14 +190,15 @@ public sealed partial class IlgpuBackend
         _attentionBackwardQuery ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardQueryKernel);
         _attentionBackwardKey ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardKeyKernel);
         if (rows > 0)
-            _attentionBackwardQuery(AttentionConfig(rows), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse), View<float>(dO), View<float>(dq), View<float>(delta));
-        _attentionBackwardKey(AttentionConfig(keys), s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
+            _attentionBackwardQuery(AttentionConfig(rows, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse), View<float>(dO), View<float>(dq), View<float>(delta));
+        _attentionBackwardKey(AttentionConfig(keys, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
     }
 
     /// <summary>One warp per query (or key) row; the head dims are spread over its lanes, four at most each.</summary>
-    private KernelConfig AttentionConfig(long rows)
+    private KernelConfig AttentionConfig(long rows, int d)
     {
-        if (Accelerator.WarpSize * DimsPerLane < MaxHeadDim) throw new NotSupportedException($"attention needs warps of {MaxHeadDim / DimsPerLane} lanes (this device has {Accelerator.WarpSize})");
+        if (d > Accelerator.WarpSize * DimsPerLane)
+            throw new NotSupportedException($"attention with head size {d} needs warps of {(d + DimsPerLane - 1) / DimsPerLane} lanes (this device has {Accelerator.WarpSize})");
         return new(new Index1D(checked((int)rows)), new Index1D(Accelerator.WarpSize));
     }
 }
