@@ -5,6 +5,7 @@ internal static class BenchMain
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Suites = new()
     {
         ["block-step"] = ("one LoRA / full training step of a small LLaMA block, split by op", BlockStepBench.Run),
+        ["ilgpu-check"] = ("every ILGPU kernel on --device cuda|ilgpu-cpu vs CpuBackend: error, pass/fail, device time, GFLOP/s", IlgpuCheck.Run),
         ["gemm"] = ("CPU GEMM GFLOP/s: square and LLaMA shapes, F32/BF16 B (--threads --kernel --reps --json --only)", GemmBench.Run),
     };
 

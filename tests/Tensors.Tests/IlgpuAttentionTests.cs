@@ -65,4 +65,12 @@ public class IlgpuAttentionTests(IlgpuFixture f)
         f.Cpu.Attention(cq, ck, cv, 0.2f, co, null);
         AssertClose(co.ToArray<float>(), go.ToArray<float>(), Rel, Abs, "o vs cpu");
     }
+
+    [Fact]
+    public void Head_sizes_beyond_128_are_rejected()
+    {
+        using var q = Tensor.Zeros(f.Gpu, 1, 2, 1, 130);
+        using var o = Tensor.Zeros(f.Gpu, 1, 2, 1, 130);
+        Assert.Throws<ArgumentException>(() => f.Gpu.Attention(q, q, q, 1f, o, null));
+    }
 }

@@ -19,6 +19,9 @@ public class IlgpuGemmTests(IlgpuFixture f)
         { 37, 45, 29, true, true },
         { 65, 130, 17, false, true },
         { 1, 70, 33, false, true },
+        { 3, 45, 130, true, true },
+        { 4, 9, 29, false, true },
+        { 2, 66, 17, false, false },
         { 70, 1, 3, true, false },
         { 5, 7, 0, false, false },
     };
@@ -44,11 +47,13 @@ public class IlgpuGemmTests(IlgpuFixture f)
     }
 
     [Theory]
-    [InlineData(DType.BF16)]
-    [InlineData(DType.F16)]
-    public void B_is_read_in_its_own_dtype(DType dtype)
+    [InlineData(DType.BF16, 19)]
+    [InlineData(DType.F16, 19)]
+    [InlineData(DType.BF16, 3)]   // the few-row (decoding) kernel
+    [InlineData(DType.F16, 1)]
+    public void B_is_read_in_its_own_dtype(DType dtype, int m)
     {
-        const int m = 19, n = 66, k = 35;
+        const int n = 66, k = 35;
         float[] a = RandomValues(m * k, 23), b = RandomValues(n * k, 24);
         using var ta = f.Up(a, m, k);
         using var tb32 = f.Up(b, n, k);
@@ -67,30 +72,36 @@ public class IlgpuGemmTests(IlgpuFixture f)
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Batched_products_use_each_entry_of_B_or_broadcast_a_single_B(bool broadcastB)
+    [InlineData(false, 21, false)]
+    [InlineData(true, 21, false)]
+    [InlineData(false, 2, true)]
+    [InlineData(true, 2, true)]
+    public void Batched_products_use_each_entry_of_B_or_broadcast_a_single_B(bool broadcastB, int m, bool transB)
     {
-        const int batch = 3, m = 21, n = 13, k = 70;
+        const int batch = 3, n = 13, k = 70;
         float[] a = RandomValues(batch * m * k, 25), b = RandomValues((broadcastB ? 1 : batch) * k * n, 26);
+        int[] sb = transB ? [n, k] : [k, n];
         using var ta = f.Up(a, batch, m, k);
-        using var tb = broadcastB ? f.Up(b, k, n) : f.Up(b, batch, k, n);
+        using var tb = broadcastB ? f.Up(b, sb) : f.Up(b, [batch, .. sb]);
         using var tc = Tensor.Empty(f.Gpu, batch, m, n);
-        f.Gpu.Gemm(ta, false, tb, false, tc);
+        f.Gpu.Gemm(ta, false, tb, transB, tc);
         var (rel, abs) = Bound(k);
-        AssertClose(Gemm(a, false, b, false, null, batch, m, n, k, broadcastB), tc.ToArray<float>(), rel, abs, "batched C");
+        AssertClose(Gemm(a, false, b, transB, null, batch, m, n, k, broadcastB), tc.ToArray<float>(), rel, abs, "batched C");
     }
 
     [Fact]
     public void Beta_zero_ignores_NaNs_already_in_C()
     {
-        const int m = 9, n = 11, k = 5;
-        float[] a = RandomValues(m * k, 27), b = RandomValues(k * n, 28);
-        using var ta = f.Up(a, m, k);
-        using var tb = f.Up(b, k, n);
-        using var tc = Tensor.Full(f.Gpu, float.NaN, m, n);
-        f.Gpu.Gemm(ta, false, tb, false, tc);
-        AssertClose(Gemm(a, false, b, false, null, 1, m, n, k), tc.ToArray<float>(), 1e-5, 1e-5, "C");
+        foreach (int m in new[] { 9, 2 })   // the tiled kernel and the few-row one
+        {
+            const int n = 11, k = 5;
+            float[] a = RandomValues(m * k, 27), b = RandomValues(k * n, 28);
+            using var ta = f.Up(a, m, k);
+            using var tb = f.Up(b, n, k);
+            using var tc = Tensor.Full(f.Gpu, float.NaN, m, n);
+            f.Gpu.Gemm(ta, false, tb, true, tc);
+            AssertClose(Gemm(a, false, b, true, null, 1, m, n, k), tc.ToArray<float>(), 1e-5, 1e-5, "C");
+        }
     }
 
     [Fact]

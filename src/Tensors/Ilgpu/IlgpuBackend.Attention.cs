@@ -4,14 +4,19 @@ using ILGPU.Runtime;
 
 namespace LoRAM.Tensors.Ilgpu;
 
-// Causal grouped-query attention. Forward: one thread per query (b, t, h) with an online softmax over its visible
-// keys (Milakov & Gimelshein's running max and sum), so the T×S score matrix is never stored. Backward: one thread
-// per query for dq, one thread per key (b, s, kv head) for dk and dv, each recomputing the probabilities from lse
-// (FlashAttention-2's backward), so every output element has one writer: deterministic, no atomics.
+// Causal grouped-query attention with one warp per query row (forward, dq) or key row (dk, dv): the warp's lanes
+// split the head dimension (lane l holds dims l, l + 32, l + 64, l + 96 in registers, so every row load coalesces)
+// and walk the keys (or queries) in order, each dot product summed across the warp with xor-shuffles (every lane
+// ends with the same bits, so the online softmax's branches agree). The forward keeps a running max and sum
+// (Milakov & Gimelshein 2018), so the T×S score matrix is never stored; the backward recomputes the probabilities
+// from lse (FlashAttention-2). Every output element has one writer: deterministic, no atomics.
 public sealed partial class IlgpuBackend
 {
-    /// <summary>Largest head size the attention kernels hold in thread-local memory.</summary>
-    internal const int MaxHeadDim = 256;
+    /// <summary>Largest head size: four dims per lane of a 32-lane warp.</summary>
+    internal const int MaxHeadDim = 128;
+
+    /// <summary>Head dims each lane holds.</summary>
+    private const int DimsPerLane = 4;
 
     internal struct AttentionShape
     {
@@ -19,113 +24,134 @@ public sealed partial class IlgpuBackend
         public float Scale;
     }
 
-    // Query t sits at absolute position S − T + t and sees keys 0 .. S − T + t.
-    internal static void AttentionKernel(Index1D t, AttentionShape s, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+    /// <summary>A lane's share of one head-dim row: dims lane + 32r for r &lt; 4 (zero beyond D).</summary>
+    internal struct Dims4
+    {
+        public float X0, X1, X2, X3;
+
+        public static Dims4 Load(ArrayView<float> x, long row, int d)
+        {
+            int lane = Group.IdxX, lanes = Group.DimX;
+            return new Dims4
+            {
+                X0 = lane < d ? x[row + lane] : 0f,
+                X1 = lane + lanes < d ? x[row + lane + lanes] : 0f,
+                X2 = lane + 2 * lanes < d ? x[row + lane + 2 * lanes] : 0f,
+                X3 = lane + 3 * lanes < d ? x[row + lane + 3 * lanes] : 0f,
+            };
+        }
+
+        public void Store(ArrayView<float> y, long row, int d, float factor)
+        {
+            int lane = Group.IdxX, lanes = Group.DimX;
+            if (lane < d) y[row + lane] = X0 * factor;
+            if (lane + lanes < d) y[row + lane + lanes] = X1 * factor;
+            if (lane + 2 * lanes < d) y[row + lane + 2 * lanes] = X2 * factor;
+            if (lane + 3 * lanes < d) y[row + lane + 3 * lanes] = X3 * factor;
+        }
+
+        /// <summary>Σ a·b over the whole row: this lane's share, then summed over the warp.</summary>
+        public static float Dot(Dims4 a, Dims4 b) => KernelMath.WarpSum(a.X0 * b.X0 + a.X1 * b.X1 + a.X2 * b.X2 + a.X3 * b.X3);
+
+        public static Dims4 Fma(Dims4 acc, float p, Dims4 v) => new()
+        {
+            X0 = acc.X0 + p * v.X0, X1 = acc.X1 + p * v.X1, X2 = acc.X2 + p * v.X2, X3 = acc.X3 + p * v.X3,
+        };
+
+        public static Dims4 Scale(Dims4 a, float f) => new() { X0 = a.X0 * f, X1 = a.X1 * f, X2 = a.X2 * f, X3 = a.X3 * f };
+    }
+
+    /// <summary>Offset of key/value row (b, j, kvh).</summary>
+    private static long KeyRow(AttentionShape s, int b, int j, int kvh) => (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
+
+    /// <summary>Offset of query row (b, i, h).</summary>
+    private static long QueryRow(AttentionShape s, int b, int i, int h) => (((long)b * s.T + i) * s.Hq + h) * s.D;
+
+    // Query t (row (b, t, h) of the grid) sits at absolute position S − T + t and sees keys 0 .. S − T + t.
+    internal static void AttentionKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse)
     {
-        var qi = LocalMemory.Allocate<float>(MaxHeadDim);
-        var acc = LocalMemory.Allocate<float>(MaxHeadDim);
-        int h = t % s.Hq, bt = t / s.Hq, i = bt % s.T, b = bt / s.T, kvh = h / (s.Hq / s.Hkv);
-        long qo = (long)t.X * s.D;
-        for (int c = 0; c < s.D; c++) { qi[c] = q[qo + c]; acc[c] = 0f; }
-        int visible = s.S - s.T + i + 1;
+        int row = Grid.IdxX;
+        int h = row % s.Hq, bt = row / s.Hq, i = bt % s.T, b = bt / s.T, kvh = h / (s.Hq / s.Hkv);
+        long qo = (long)row * s.D;
+        var qd = Dims4.Load(q, qo, s.D);
+        Dims4 acc = default;
         float max = float.NegativeInfinity, sum = 0f;
+        int visible = s.S - s.T + i + 1;
         for (int j = 0; j < visible; j++)
         {
-            long ko = (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
-            float dot = 0f;
-            for (int c = 0; c < s.D; c++) dot += qi[c] * k[ko + c];
-            float z = s.Scale * dot;
+            long ko = KeyRow(s, b, j, kvh);
+            float z = s.Scale * Dims4.Dot(qd, Dims4.Load(k, ko, s.D));
             if (z > max)
             {
                 float correction = XMath.Exp(max - z);   // 0 on the first key
                 sum *= correction;
-                for (int c = 0; c < s.D; c++) acc[c] *= correction;
+                acc = Dims4.Scale(acc, correction);
                 max = z;
             }
             float p = XMath.Exp(z - max);
             sum += p;
-            for (int c = 0; c < s.D; c++) acc[c] += p * v[ko + c];
+            acc = Dims4.Fma(acc, p, Dims4.Load(v, ko, s.D));
         }
-        float inv = 1f / sum;
-        for (int c = 0; c < s.D; c++) o[qo + c] = acc[c] * inv;
-        lse[((long)b * s.Hq + h) * s.T + i] = max + XMath.Log(sum);
+        acc.Store(o, qo, s.D, 1f / sum);
+        if (Group.IdxX == 0) lse[((long)b * s.Hq + h) * s.T + i] = max + XMath.Log(sum);
     }
 
     // dq = scale · Σ_j P_j (dP_j − Δ) k_j, with P_j = exp(scale·q·k_j − lse), dP_j = dO·v_j, Δ = dO·o (= Σ_j P_j dP_j).
     // Δ is stored for the key pass.
-    internal static void AttentionBackwardQueryKernel(Index1D t, AttentionShape s, ArrayView<float> q, ArrayView<float> k,
+    internal static void AttentionBackwardQueryKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dO, ArrayView<float> dq, ArrayView<float> delta)
     {
-        var qi = LocalMemory.Allocate<float>(MaxHeadDim);
-        var gi = LocalMemory.Allocate<float>(MaxHeadDim);
-        var acc = LocalMemory.Allocate<float>(MaxHeadDim);
-        int h = t % s.Hq, bt = t / s.Hq, i = bt % s.T, b = bt / s.T, kvh = h / (s.Hq / s.Hkv);
-        long qo = (long)t.X * s.D, row = ((long)b * s.Hq + h) * s.T + i;
-        float dlt = 0f;
-        for (int c = 0; c < s.D; c++)
-        {
-            qi[c] = q[qo + c];
-            gi[c] = dO[qo + c];
-            acc[c] = 0f;
-            dlt += gi[c] * o[qo + c];
-        }
-        float l = lse[row];
+        int row = Grid.IdxX;
+        int h = row % s.Hq, bt = row / s.Hq, i = bt % s.T, b = bt / s.T, kvh = h / (s.Hq / s.Hkv);
+        long qo = (long)row * s.D, lrow = ((long)b * s.Hq + h) * s.T + i;
+        var qd = Dims4.Load(q, qo, s.D);
+        var gd = Dims4.Load(dO, qo, s.D);
+        float dlt = Dims4.Dot(gd, Dims4.Load(o, qo, s.D)), l = lse[lrow];
+        Dims4 acc = default;
         int visible = s.S - s.T + i + 1;
         for (int j = 0; j < visible; j++)
         {
-            long ko = (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
-            float dot = 0f, dp = 0f;
-            for (int c = 0; c < s.D; c++)
-            {
-                dot += qi[c] * k[ko + c];
-                dp += gi[c] * v[ko + c];
-            }
-            float dz = XMath.Exp(s.Scale * dot - l) * (dp - dlt) * s.Scale;
-            for (int c = 0; c < s.D; c++) acc[c] += dz * k[ko + c];
+            long ko = KeyRow(s, b, j, kvh);
+            var kd = Dims4.Load(k, ko, s.D);
+            float dot = Dims4.Dot(qd, kd), dp = Dims4.Dot(gd, Dims4.Load(v, ko, s.D));
+            acc = Dims4.Fma(acc, XMath.Exp(s.Scale * dot - l) * (dp - dlt) * s.Scale, kd);
         }
-        for (int c = 0; c < s.D; c++) dq[qo + c] = acc[c];
-        delta[row] = dlt;
+        acc.Store(dq, qo, s.D, 1f);
+        if (Group.IdxX == 0) delta[lrow] = dlt;
     }
 
     // dk_j = scale · Σ_(h, i) P (dP − Δ) q_i and dv_j = Σ_(h, i) P dO_i over the query heads h of key head kvh and the
     // queries i that see key j (S − T + i ≥ j).
-    internal static void AttentionBackwardKeyKernel(Index1D t, AttentionShape s, ArrayView<float> q, ArrayView<float> k,
+    internal static void AttentionBackwardKeyKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dO, ArrayView<float> delta, ArrayView<float> dk, ArrayView<float> dv)
     {
-        var kj = LocalMemory.Allocate<float>(MaxHeadDim);
-        var vj = LocalMemory.Allocate<float>(MaxHeadDim);
-        var dkj = LocalMemory.Allocate<float>(MaxHeadDim);
-        var dvj = LocalMemory.Allocate<float>(MaxHeadDim);
-        int kvh = t % s.Hkv, bj = t / s.Hkv, j = bj % s.S, b = bj / s.S, group = s.Hq / s.Hkv;
-        long ko = (long)t.X * s.D;
-        for (int c = 0; c < s.D; c++) { kj[c] = k[ko + c]; vj[c] = v[ko + c]; dkj[c] = 0f; dvj[c] = 0f; }
+        int keyRow = Grid.IdxX;
+        int kvh = keyRow % s.Hkv, bj = keyRow / s.Hkv, j = bj % s.S, b = bj / s.S, group = s.Hq / s.Hkv;
+        long ko = (long)keyRow * s.D;
+        var kd = Dims4.Load(k, ko, s.D);
+        var vd = Dims4.Load(v, ko, s.D);
+        Dims4 dkd = default, dvd = default;
         int first = j - (s.S - s.T);
         if (first < 0) first = 0;
         for (int h = kvh * group; h < (kvh + 1) * group; h++)
         for (int i = first; i < s.T; i++)
         {
-            long qo = (((long)b * s.T + i) * s.Hq + h) * s.D, row = ((long)b * s.Hq + h) * s.T + i;
-            float dot = 0f, dp = 0f;
-            for (int c = 0; c < s.D; c++)
-            {
-                dot += q[qo + c] * kj[c];
-                dp += dO[qo + c] * vj[c];
-            }
-            float p = XMath.Exp(s.Scale * dot - lse[row]);
-            float dz = p * (dp - delta[row]) * s.Scale;
-            for (int c = 0; c < s.D; c++)
-            {
-                dkj[c] += dz * q[qo + c];
-                dvj[c] += p * dO[qo + c];
-            }
+            long qo = QueryRow(s, b, i, h), lrow = ((long)b * s.Hq + h) * s.T + i;
+            var qd = Dims4.Load(q, qo, s.D);
+            var gd = Dims4.Load(dO, qo, s.D);
+            float dot = Dims4.Dot(qd, kd), dp = Dims4.Dot(gd, vd);
+            float p = XMath.Exp(s.Scale * dot - lse[lrow]);
+            dkd = Dims4.Fma(dkd, p * (dp - delta[lrow]) * s.Scale, qd);
+            dvd = Dims4.Fma(dvd, p, gd);
         }
-        for (int c = 0; c < s.D; c++) { dk[ko + c] = dkj[c]; dv[ko + c] = dvj[c]; }
+        dkd.Store(dk, ko, s.D, 1f);
+        dvd.Store(dv, ko, s.D, 1f);
     }
 
-    private Action<Index1D, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attention;
-    private Action<Index1D, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attentionBackwardQuery;
-    private Action<Index1D, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attentionBackwardKey;
+    private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attention;
+    private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attentionBackwardQuery;
+    private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attentionBackwardKey;
 
     private static AttentionShape AttentionShapeOf(Tensor q, Tensor k, Tensor v, Tensor o, float scale, string name)
     {
@@ -146,8 +172,8 @@ public sealed partial class IlgpuBackend
         if (lse != null && (lse.Length != rows || lse.DType != DType.F32)) throw new ArgumentException($"Attention: lse {lse} must be F32 [B, Hq, T]");
         if (rows == 0) return;
         using var scratch = lse == null ? Tensor.Empty(this, (int)rows) : null;
-        _attention ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionKernel);
-        _attention((int)rows, s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse ?? scratch!));
+        _attention ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionKernel);
+        _attention(AttentionConfig(rows, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse ?? scratch!));
     }
 
     public override void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale, Tensor dq, Tensor dk, Tensor dv)
@@ -161,10 +187,18 @@ public sealed partial class IlgpuBackend
         long keys = (long)s.B * s.S * s.Hkv;
         if (keys == 0) return;
         using var delta = Tensor.Empty(this, (int)Math.Max(1, rows));
-        _attentionBackwardQuery ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardQueryKernel);
-        _attentionBackwardKey ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardKeyKernel);
+        _attentionBackwardQuery ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardQueryKernel);
+        _attentionBackwardKey ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardKeyKernel);
         if (rows > 0)
-            _attentionBackwardQuery((int)rows, s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse), View<float>(dO), View<float>(dq), View<float>(delta));
-        _attentionBackwardKey((int)keys, s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
+            _attentionBackwardQuery(AttentionConfig(rows, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse), View<float>(dO), View<float>(dq), View<float>(delta));
+        _attentionBackwardKey(AttentionConfig(keys, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
+    }
+
+    /// <summary>One warp per query (or key) row; the head dims are spread over its lanes, four at most each.</summary>
+    private KernelConfig AttentionConfig(long rows, int d)
+    {
+        if (d > Accelerator.WarpSize * DimsPerLane)
+            throw new NotSupportedException($"attention with head size {d} needs warps of {(d + DimsPerLane - 1) / DimsPerLane} lanes (this device has {Accelerator.WarpSize})");
+        return new(new Index1D(checked((int)rows)), new Index1D(Accelerator.WarpSize));
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -39,7 +40,7 @@ public sealed partial class IlgpuBackend
         for (long i = t; i < n; i += stride) y[i] = op.Apply(a[i], b[i], alpha);
     }
 
-    private readonly Dictionary<Type, Action<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _binary = new();
+    private readonly ConcurrentDictionary<Type, Action<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _binary = new();
 
     private void Binary<TOp>(Tensor a, Tensor b, Tensor y, float alpha, string name) where TOp : struct, IBinaryOp
     {
@@ -47,9 +48,10 @@ public sealed partial class IlgpuBackend
         RequireSameLength(a, y, name);
         RequireF32(name, a, b, y);
         if (y.Length == 0) return;
-        if (!_binary.TryGetValue(typeof(TOp), out var kernel))
-            _binary[typeof(TOp)] = kernel = Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BinaryKernel<TOp>);
-        kernel(StrideThreads(y.Length), y.Length, StrideThreads(y.Length), alpha, View<float>(a), View<float>(b), View<float>(y));
+        var kernel = _binary.GetOrAdd(typeof(TOp), _ =>
+            Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BinaryKernel<TOp>));
+        int threads = StrideThreads(y.Length);
+        kernel(threads, y.Length, threads, alpha, View<float>(a), View<float>(b), View<float>(y));
     }
 
     public override void Fill(Tensor tensor, float value) => Binary<FillOp>(tensor, tensor, tensor, value, "Fill");
@@ -84,7 +86,8 @@ public sealed partial class IlgpuBackend
         RequireF32("SwiGluBackward", gate, up, dy, dgate, dup);
         if (gate.Length == 0) return;
         _swiGluBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluBackwardKernel);
-        _swiGluBackward(StrideThreads(gate.Length), gate.Length, StrideThreads(gate.Length), View<float>(gate), View<float>(up), View<float>(dy), View<float>(dgate), View<float>(dup));
+        int threads = StrideThreads(gate.Length);
+        _swiGluBackward(threads, gate.Length, threads, View<float>(gate), View<float>(up), View<float>(dy), View<float>(dgate), View<float>(dup));
     }
 
     // ---- dropout ------------------------------------------------------------------------------------------
@@ -104,7 +107,8 @@ public sealed partial class IlgpuBackend
         if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
         if (x.Length == 0) return;
         _dropout ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, float, float, ulong, ArrayView<float>, ArrayView<float>>(DropoutKernel);
-        _dropout(StrideThreads(x.Length), x.Length, StrideThreads(x.Length), p, 1f / (1f - p), seed, View<float>(x), View<float>(y));
+        int threads = StrideThreads(x.Length);
+        _dropout(threads, x.Length, threads, p, 1f / (1f - p), seed, View<float>(x), View<float>(y));
     }
 
     // ---- dtype conversion ---------------------------------------------------------------------------------
@@ -118,7 +122,7 @@ public sealed partial class IlgpuBackend
         for (long i = t; i < n; i += stride) y[i] = write.FromFloat(read.ToFloat(x[i]));
     }
 
-    private readonly Dictionary<(DType, DType), Action<Tensor, Tensor>> _convert = new();
+    private readonly ConcurrentDictionary<(DType, DType), Action<Tensor, Tensor>> _convert = new();
 
     public override void Convert(Tensor source, Tensor destination)
     {
@@ -128,9 +132,7 @@ public sealed partial class IlgpuBackend
             throw new ArgumentException($"Convert: {from} to {to} is not supported");
         if (from == to) { Copy(source, destination); return; }
         if (source.Length == 0) return;
-        if (!_convert.TryGetValue((from, to), out var run))
-        {
-            run = (from, to) switch
+        var run = _convert.GetOrAdd((from, to), pair => pair switch
             {
                 (DType.F32, DType.BF16) => ConvertRunner<float, ushort, F32Codec, BF16Codec>(),
                 (DType.F32, DType.F16) => ConvertRunner<float, ushort, F32Codec, F16Codec>(),
@@ -138,9 +140,7 @@ public sealed partial class IlgpuBackend
                 (DType.F16, DType.F32) => ConvertRunner<ushort, float, F16Codec, F32Codec>(),
                 (DType.BF16, DType.F16) => ConvertRunner<ushort, ushort, BF16Codec, F16Codec>(),
                 _ => ConvertRunner<ushort, ushort, F16Codec, BF16Codec>(),
-            };
-            _convert[(from, to)] = run;
-        }
+            });
         run(source, destination);
     }
 
@@ -148,7 +148,11 @@ public sealed partial class IlgpuBackend
         where TIn : unmanaged where TOut : unmanaged where TRead : struct, IToFloat<TIn> where TWrite : struct, IFromFloat<TOut>
     {
         var kernel = Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<TIn>, ArrayView<TOut>>(ConvertKernel<TIn, TOut, TRead, TWrite>);
-        return (s, d) => kernel(StrideThreads(s.Length), s.Length, StrideThreads(s.Length), View<TIn>(s), View<TOut>(d));
+        return (s, d) =>
+        {
+            int threads = StrideThreads(s.Length);
+            kernel(threads, s.Length, threads, View<TIn>(s), View<TOut>(d));
+        };
     }
 
     // ---- transpose ----------------------------------------------------------------------------------------
@@ -175,15 +179,16 @@ public sealed partial class IlgpuBackend
         int r = x.Dim(-2), c = x.Dim(-1);
         if (y.Dim(-2) != c || y.Dim(-1) != r || y.DType.Size() != x.DType.Size()) throw new ArgumentException($"Transpose: {x} into {y}");
         if (x.Length == 0) return;
+        int threads = StrideThreads(x.Length);
         switch (x.DType.Size())
         {
             case 4:
                 _transpose32 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<float>, ArrayView<float>>(TransposeKernel<float>);
-                _transpose32(StrideThreads(x.Length), x.Length, StrideThreads(x.Length), r, c, View<float>(x), View<float>(y));
+                _transpose32(threads, x.Length, threads, r, c, View<float>(x), View<float>(y));
                 break;
             case 2:
                 _transpose16 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<ushort>, ArrayView<ushort>>(TransposeKernel<ushort>);
-                _transpose16(StrideThreads(x.Length), x.Length, StrideThreads(x.Length), r, c, View<ushort>(x), View<ushort>(y));
+                _transpose16(threads, x.Length, threads, r, c, View<ushort>(x), View<ushort>(y));
                 break;
             default: throw new ArgumentException($"Transpose: unsupported dtype {x.DType}");
         }

@@ -5,7 +5,7 @@ using ILGPU.Runtime;
 namespace LoRAM.Tensors.Ilgpu;
 
 // Row reductions: one group per row, its threads striding over the columns, then a tree reduction in shared
-// memory. SumSquares: per-thread partial sums in double, added on the host in a fixed order (deterministic).
+// memory. SumSquares: the same in double over the whole tensor, in two stages; only the total travels to the host.
 public sealed partial class IlgpuBackend
 {
     internal const int RowSumOp = 0, RowMaxOp = 1, RowMeanSquareOp = 2;
@@ -43,31 +43,65 @@ public sealed partial class IlgpuBackend
     public override void RowMax(Tensor x, Tensor y) => RowReduce(x, y, RowMaxOp, "RowMax");
     public override void RowMeanSquare(Tensor x, Tensor y) => RowReduce(x, y, RowMeanSquareOp, "RowMeanSquare");
 
-    internal static void SumSquaresKernel(Index1D t, long n, int stride, ArrayView<float> x, ArrayView<double> partial)
+    /// <summary>Groups of the first SumSquares stage; the second stage is one group of as many threads.</summary>
+    internal const int SumSquaresGroups = 256;
+
+    // Stage 1: group g sums x² over its grid-stride share in double (thread partials, then a shared-memory tree);
+    // stage 2 (one group) adds the group sums. Fixed shapes and orders: the result is deterministic.
+    internal static void SumSquaresKernel(long n, ArrayView<float> x, ArrayView<double> partial)
     {
+        var scratch = SharedMemory.Allocate<double>(SumSquaresGroups);
+        long stride = (long)Grid.DimX * Group.DimX;
         double acc = 0;
-        for (long i = t; i < n; i += stride)
+        for (long i = (long)Grid.IdxX * Group.DimX + Group.IdxX; i < n; i += stride)
         {
             double v = x[i];
             acc += v * v;
         }
-        partial[t] = acc;
+        acc = GroupSumDouble(acc, scratch);
+        if (Group.IdxX == 0) partial[Grid.IdxX] = acc;
     }
 
-    private Action<Index1D, long, int, ArrayView<float>, ArrayView<double>>? _sumSquares;
+    internal static void SumPartialsKernel(int count, ArrayView<double> partial, ArrayView<double> result)
+    {
+        var scratch = SharedMemory.Allocate<double>(SumSquaresGroups);
+        double acc = 0;
+        for (int i = Group.IdxX; i < count; i += Group.DimX) acc += partial[i];
+        acc = GroupSumDouble(acc, scratch);
+        if (Group.IdxX == 0) result[0] = acc;
+    }
+
+    private static double GroupSumDouble(double v, ArrayView<double> scratch)
+    {
+        int tid = Group.IdxX;
+        scratch[tid] = v;
+        Group.Barrier();
+        for (int s = Group.DimX / 2; s > 0; s >>= 1)
+        {
+            if (tid < s) scratch[tid] += scratch[tid + s];
+            Group.Barrier();
+        }
+        return scratch[0];
+    }
+
+    private Action<KernelConfig, long, ArrayView<float>, ArrayView<double>>? _sumSquares;
+    private Action<KernelConfig, int, ArrayView<double>, ArrayView<double>>? _sumPartials;
 
     public override double SumSquares(Tensor x)
     {
         RequireF32("SumSquares", x);
         if (x.Length == 0) return 0;
-        int threads = StrideThreads(x.Length);
-        using var partial = Tensor.Empty(this, DType.F32, 2 * threads);   // doubles, two floats' worth each
-        _sumSquares ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<float>, ArrayView<double>>(SumSquaresKernel);
-        _sumSquares(threads, x.Length, threads, View<float>(x), View<double>(partial));
-        var host = new double[threads];
-        Download(partial, System.Runtime.InteropServices.MemoryMarshal.AsBytes(host.AsSpan()));
-        double sum = 0;
-        foreach (var v in host) sum += v;
-        return sum;
+        int threads = IsCpu ? 16 : SumSquaresGroups;                          // per group, a power of two
+        int groups = (int)Math.Min(IsCpu ? 4 : SumSquaresGroups, (x.Length + threads - 1) / threads);
+        using var partial = Tensor.Empty(this, DType.F32, 2 * (groups + 1));   // doubles: the group sums, then the total
+        var all = View<double>(partial);
+        _sumSquares ??= Accelerator.LoadStreamKernel<long, ArrayView<float>, ArrayView<double>>(SumSquaresKernel);
+        _sumPartials ??= Accelerator.LoadStreamKernel<int, ArrayView<double>, ArrayView<double>>(SumPartialsKernel);
+        _sumSquares(new KernelConfig(groups, threads), x.Length, View<float>(x), all.SubView(0, groups));
+        _sumPartials(new KernelConfig(1, threads), groups, all.SubView(0, groups), all.SubView(groups, 1));
+        var total = new double[1];
+        Accelerator.Synchronize();
+        all.SubView(groups, 1).CopyToCPU(total);
+        return total[0];
     }
 }

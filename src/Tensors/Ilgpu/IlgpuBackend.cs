@@ -48,10 +48,11 @@ public sealed partial class IlgpuBackend : Backend
 
     /// <summary>ILGPU's CPU accelerator: emulated GPU threads, for testing the kernels.</summary>
     /// <remarks>Every emulated thread is a real thread of one simulated multiprocessor, so the device is as small as
-    /// the kernels allow: warps of 4 and 16 of them (64 threads, the GEMM tile's group), one multiprocessor.</remarks>
+    /// the kernels allow: warps of 32 (attention spreads a 128-dim head over one) and two of them (64 threads, the
+    /// GEMM tile's group), one multiprocessor.</remarks>
     public static IlgpuBackend CreateCpu()
     {
-        var device = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 16, numMultiprocessors: 1);
+        var device = new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
         var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(OptimizationLevel.O1));
         return new IlgpuBackend(context, context.CreateCPUAccelerator(0), "ilgpu-cpu");
     }

@@ -69,6 +69,14 @@ internal static class KernelMath
     /// <summary>σ(x) = 1/(1 + e^(−x)).</summary>
     public static float Sigmoid(float x) => 1f / (1f + XMath.Exp(-x));
 
+    /// <summary>Σ of <paramref name="v"/> over the warp by an xor butterfly: every lane ends with the same value (each
+    /// step adds the same two operands in every lane pair, and float addition is commutative).</summary>
+    public static float WarpSum(float v)
+    {
+        for (int m = Warp.WarpSize / 2; m > 0; m >>= 1) v += Warp.ShuffleXor(v, m);
+        return v;
+    }
+
     // ---- group reductions (every thread of the group must call them) ---------------------------------
 
     /// <summary>Σ of <paramref name="v"/> over the group; the group size must be a power of two.</summary>
