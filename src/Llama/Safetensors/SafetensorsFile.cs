@@ -143,15 +143,36 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var e = this[name];
         ThrowIfDisposed();
         byte* p = _region.Pointer + _dataStart + e.Begin;
-        Tensor stored;
-        if (e.DTypeName == "I64") stored = NarrowI64(backend, e, p);
-        else
+        if (e.DTypeName == "I64") return NarrowI64(backend, e, p);
+        var t = e.DType ?? throw LlamaFormatException.In(Path, $"tensor '{name}': dtype {e.DTypeName} is not supported (F32, F16, BF16, I32, U8, I64 are)");
+        if (dtype is DType want && want != t) return Converted(backend, e, p, t, want);
+        return backend is CpuBackend ? Borrow(backend, p, e.Bytes, t, e.Shape) : Copy(backend, p, e.Bytes, t, e.Shape);
+    }
+
+    /// <summary>Float conversion on the host, chunk by chunk from the mapping, so no full-size float32 copy is
+    /// ever materialised beside the result (F32 ↔ BF16 ↔ F16; round to nearest even).</summary>
+    private Tensor Converted(Backend backend, SafetensorsEntry e, byte* p, DType from, DType to)
+    {
+        static bool IsFloat(DType d) => d is DType.F32 or DType.BF16 or DType.F16;
+        if (!IsFloat(from) || !IsFloat(to))
+            throw new ArgumentException($"{Path}: tensor '{e.Name}' cannot be converted from {from} to {to} (only between F32, BF16 and F16)");
+        var result = Tensor.Empty(backend, to, e.Shape);
+        try
         {
-            var t = e.DType ?? throw LlamaFormatException.In(Path, $"tensor '{name}': dtype {e.DTypeName} is not supported (F32, F16, BF16, I32, U8, I64 are)");
-            stored = backend is CpuBackend ? Borrow(backend, p, e.Bytes, t, e.Shape) : Copy(backend, p, e.Bytes, t, e.Shape);
+            using var flat = result.Reshape(-1);
+            const int Chunk = 1 << 20;
+            var buffer = new byte[(long)Math.Min(Chunk, Math.Max(1, e.Elements)) * to.Size()];
+            for (long at = 0; at < e.Elements; at += Chunk)
+            {
+                int count = (int)Math.Min(Chunk, e.Elements - at);
+                var dst = buffer.AsSpan(0, count * to.Size());
+                HostConvert.Run(from, p + at * from.Size(), to, dst, count);
+                using var part = flat.View(at, count);
+                backend.Upload(dst, part);
+            }
+            return result;
         }
-        if (dtype is not DType want || want == stored.DType) return stored;
-        using (stored) return stored.Cast(want);
+        catch { result.Dispose(); throw; }
     }
 
     private Tensor Borrow(Backend backend, byte* p, long bytes, DType dtype, int[] shape)
