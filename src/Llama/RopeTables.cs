@@ -1,0 +1,71 @@
+using LoRAM.Tensors;
+
+namespace LoRAM.Llama;
+
+/// <summary>
+/// Rotary position embedding tables for the rotate-half layout of <see cref="Backend.Rope"/>:
+/// cos[p, i] = cos(p·f_i), sin[p, i] = sin(p·f_i) for i &lt; headDim/2, with f_i = θ^(−2i/d) (RoFormer), and for
+/// LLaMA-3.1 configs the "llama3" frequency adjustment. Computed in float64, stored as float32.
+/// </summary>
+public static class RopeTables
+{
+    /// <summary>The rotary frequencies f_i (radians per position), adjusted by <paramref name="scaling"/> when given.</summary>
+    public static double[] InverseFrequencies(int headDim, double theta, RopeScaling? scaling)
+    {
+        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"head dimension must be positive and even, got {headDim}");
+        var f = new double[headDim / 2];
+        for (int i = 0; i < f.Length; i++) f[i] = 1.0 / Math.Pow(theta, 2.0 * i / headDim);
+        if (scaling is not null) ApplyLlama3(f, scaling);
+        return f;
+    }
+
+    /// <summary>
+    /// Hugging Face's <c>_compute_llama3_parameters</c>: with wavelength λ = 2π/f, L = original context,
+    /// λ_low = L/low_freq_factor and λ_high = L/high_freq_factor:
+    /// λ &gt; λ_low → f/factor (long waves are stretched); λ &lt; λ_high → f (short waves kept);
+    /// otherwise f·((1−s)/factor + s) with s = (L/λ − low_freq_factor)/(high_freq_factor − low_freq_factor).
+    /// </summary>
+    private static void ApplyLlama3(double[] f, RopeScaling s)
+    {
+        double lowWavelen = s.OriginalMaxPositionEmbeddings / s.LowFreqFactor;
+        double highWavelen = s.OriginalMaxPositionEmbeddings / s.HighFreqFactor;
+        for (int i = 0; i < f.Length; i++)
+        {
+            double wavelen = 2 * Math.PI / f[i];
+            if (wavelen > lowWavelen) f[i] /= s.Factor;
+            else if (wavelen >= highWavelen)
+            {
+                double smooth = (s.OriginalMaxPositionEmbeddings / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+                f[i] = (1 - smooth) * f[i] / s.Factor + smooth * f[i];
+            }
+        }
+    }
+
+    /// <summary>cos and sin tables [<paramref name="maxPositions"/>, headDim/2] as float32 host arrays (row-major).</summary>
+    public static (float[] Cos, float[] Sin) Compute(int maxPositions, int headDim, double theta, RopeScaling? scaling)
+    {
+        var f = InverseFrequencies(headDim, theta, scaling);
+        int h = f.Length;
+        var cos = new float[(long)maxPositions * h];
+        var sin = new float[cos.Length];
+        for (int p = 0; p < maxPositions; p++)
+            for (int i = 0; i < h; i++)
+            {
+                // The angle is formed in float64 so large positions keep their precision (HF forms it in float32).
+                double a = p * f[i];
+                cos[(long)p * h + i] = (float)Math.Cos(a);
+                sin[(long)p * h + i] = (float)Math.Sin(a);
+            }
+        return (cos, sin);
+    }
+
+    /// <summary>The tables of <paramref name="config"/> as F32 tensors [maxPositions, head_dim/2] on <paramref name="backend"/>.</summary>
+    public static (Tensor Cos, Tensor Sin) Create(Backend backend, LlamaConfig config, int? maxPositions = null)
+    {
+        int n = maxPositions ?? config.MaxPositionEmbeddings;
+        var (cos, sin) = Compute(n, config.HeadDim, config.RopeTheta, config.RopeScaling);
+        var c = Tensor.FromArray(backend, cos, n, config.HeadDim / 2);
+        try { return (c, Tensor.FromArray(backend, sin, n, config.HeadDim / 2)); }
+        catch { c.Dispose(); throw; }
+    }
+}

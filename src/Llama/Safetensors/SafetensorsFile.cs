@@ -1,0 +1,228 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using LoRAM.Tensors;
+using LoRAM.Tensors.Cpu;
+
+namespace LoRAM.Llama.Safetensors;
+
+/// <summary>
+/// A memory-mapped <c>.safetensors</c> file: an 8-byte little-endian header length N, N bytes of JSON
+/// <c>{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}</c>, then the data
+/// section the offsets point into. On the CPU backend tensors are zero-copy views of the mapping
+/// (<see cref="Backend.Borrow"/>); on other backends they are copied to the device.
+/// </summary>
+public sealed unsafe class SafetensorsFile : IDisposable
+{
+    /// <summary>Largest header the reference implementation accepts (100 MB).</summary>
+    private const long MaxHeaderBytes = 100_000_000;
+
+    private readonly MappedRegion _region;
+    private readonly Dictionary<string, SafetensorsEntry> _entries;
+    private readonly long _dataStart;
+    private int _disposed;
+
+    private SafetensorsFile(string path, MappedRegion region, long dataStart, List<SafetensorsEntry> entries, Dictionary<string, string> metadata)
+    {
+        Path = path;
+        _region = region;
+        _dataStart = dataStart;
+        Entries = entries;
+        _entries = entries.ToDictionary(e => e.Name);
+        Metadata = metadata;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Header records in file order.</summary>
+    public IReadOnlyList<SafetensorsEntry> Entries { get; }
+
+    /// <summary>The <c>__metadata__</c> map (empty when absent).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    public bool Contains(string name) => _entries.ContainsKey(name);
+
+    public SafetensorsEntry this[string name] =>
+        _entries.TryGetValue(name, out var e) ? e : throw LlamaFormatException.In(Path, $"no tensor named '{name}'");
+
+    /// <summary>Maps the file and checks its header: every offset inside the data section and every byte range the
+    /// size its dtype and shape imply. Throws <see cref="LlamaFormatException"/> naming the file otherwise.</summary>
+    public static SafetensorsFile Open(string path)
+    {
+        if (!File.Exists(path)) throw LlamaFormatException.In(path, "file not found");
+        long length;
+        try { length = new FileInfo(path).Length; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(path, $"cannot read ({e.Message})", e); }
+        if (length < 8) throw LlamaFormatException.In(path, $"truncated safetensors file: {length} bytes, fewer than the 8-byte header length");
+
+        MappedRegion region;
+        try { region = new MappedRegion(path, length); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(path, $"cannot map ({e.Message})", e); }
+        try
+        {
+            ulong n = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(region.Pointer, 8));
+            if (n > MaxHeaderBytes) throw LlamaFormatException.In(path, $"header length {n} is implausible (over {MaxHeaderBytes} bytes): not a safetensors file, or corrupt");
+            if ((long)n > length - 8) throw LlamaFormatException.In(path, $"truncated safetensors file: header of {n} bytes but only {length - 8} bytes follow the length");
+            var header = new ReadOnlySpan<byte>(region.Pointer + 8, (int)n);
+            long dataStart = 8 + (long)n;
+            var (entries, metadata) = ParseHeader(path, header, length - dataStart);
+            return new SafetensorsFile(path, region, dataStart, entries, metadata);
+        }
+        catch { region.Release(); throw; }
+    }
+
+    private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataBytes)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(header.ToArray()); }
+        catch (JsonException e) { throw LlamaFormatException.In(path, $"header is not valid JSON ({e.Message})", e); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw LlamaFormatException.In(path, "header is not a JSON object");
+            var entries = new List<SafetensorsEntry>();
+            var metadata = new Dictionary<string, string>();
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (p.Name == "__metadata__")
+                {
+                    if (p.Value.ValueKind != JsonValueKind.Object) throw LlamaFormatException.In(path, "__metadata__ must be an object of strings");
+                    foreach (var m in p.Value.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw LlamaFormatException.In(path, $"__metadata__ value '{m.Name}' is not a string");
+                    continue;
+                }
+                entries.Add(ParseEntry(path, p, dataBytes));
+            }
+            return (entries, metadata);
+        }
+    }
+
+    private static SafetensorsEntry ParseEntry(string path, JsonProperty p, long dataBytes)
+    {
+        LlamaFormatException Bad(string what) => LlamaFormatException.In(path, $"tensor '{p.Name}': {what}");
+        var v = p.Value;
+        if (v.ValueKind != JsonValueKind.Object) throw Bad("header record is not an object");
+        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw Bad("missing 'dtype'");
+        string dtype = dt.GetString()!;
+        int size = SafetensorsEntry.ElementSize(dtype) ?? throw Bad($"unknown dtype '{dtype}'");
+        if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Bad("missing 'shape'");
+        var shape = new int[sh.GetArrayLength()];
+        int i = 0;
+        foreach (var d in sh.EnumerateArray())
+            shape[i++] = d.ValueKind == JsonValueKind.Number && d.TryGetInt32(out var x) && x >= 0 ? x : throw Bad($"shape entry {d} is not a non-negative 32-bit integer");
+        if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+            throw Bad("missing 'data_offsets' [begin, end]");
+        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end)) throw Bad("data_offsets are not integers");
+        if (begin < 0 || end < begin || end > dataBytes)
+            throw Bad($"data_offsets [{begin}, {end}] out of range of the {dataBytes}-byte data section (file truncated or corrupt)");
+        long expected;
+        try { expected = checked(Tensor.Elements(shape) * size); }
+        catch (OverflowException) { throw Bad("shape too large"); }
+        if (end - begin != expected)
+            throw Bad($"data_offsets span {end - begin} bytes but {dtype}[{string.Join(", ", shape)}] needs {expected}");
+        return new SafetensorsEntry(p.Name, dtype, shape, begin, end);
+    }
+
+    /// <summary>The raw bytes of a tensor, straight from the mapping (valid while this file is open).</summary>
+    public ReadOnlySpan<byte> RawBytes(string name)
+    {
+        var e = this[name];
+        ThrowIfDisposed();
+        if (e.Bytes > int.MaxValue) throw new InvalidOperationException($"{Path}: tensor '{name}' is over 2 GiB; load it as a tensor instead");
+        return new ReadOnlySpan<byte>(_region.Pointer + _dataStart + e.Begin, (int)e.Bytes);
+    }
+
+    /// <summary>
+    /// The tensor <paramref name="name"/> on <paramref name="backend"/>, in its stored dtype (BF16 stays 2 bytes per
+    /// element) unless <paramref name="dtype"/> asks for a conversion. I64 is narrowed to I32 (values must fit).
+    /// On <see cref="CpuBackend"/> a tensor in its stored dtype is a zero-copy view of the mapping and takes no pool
+    /// memory; it must be treated as read-only (frozen weights are never written).
+    /// </summary>
+    public Tensor Load(Backend backend, string name, DType? dtype = null)
+    {
+        var e = this[name];
+        ThrowIfDisposed();
+        byte* p = _region.Pointer + _dataStart + e.Begin;
+        if (e.DTypeName == "I64") return NarrowI64(backend, e, p);
+        var t = e.DType ?? throw LlamaFormatException.In(Path, $"tensor '{name}': dtype {e.DTypeName} is not supported (F32, F16, BF16, I32, U8, I64 are)");
+        if (dtype is DType want && want != t) return Converted(backend, e, p, t, want);
+        return backend is CpuBackend ? Borrow(backend, p, e.Bytes, t, e.Shape) : Copy(backend, p, e.Bytes, t, e.Shape);
+    }
+
+    /// <summary>Float conversion on the host, chunk by chunk from the mapping, so no full-size float32 copy is
+    /// ever materialised beside the result (F32 ↔ BF16 ↔ F16; round to nearest even).</summary>
+    private Tensor Converted(Backend backend, SafetensorsEntry e, byte* p, DType from, DType to)
+    {
+        static bool IsFloat(DType d) => d is DType.F32 or DType.BF16 or DType.F16;
+        if (!IsFloat(from) || !IsFloat(to))
+            throw new ArgumentException($"{Path}: tensor '{e.Name}' cannot be converted from {from} to {to} (only between F32, BF16 and F16)");
+        var result = Tensor.Empty(backend, to, e.Shape);
+        try
+        {
+            using var flat = result.Reshape(-1);
+            const int Chunk = 1 << 20;
+            var buffer = new byte[(long)Math.Min(Chunk, Math.Max(1, e.Elements)) * to.Size()];
+            for (long at = 0; at < e.Elements; at += Chunk)
+            {
+                int count = (int)Math.Min(Chunk, e.Elements - at);
+                var dst = buffer.AsSpan(0, count * to.Size());
+                HostConvert.Run(from, p + at * from.Size(), to, dst, count);
+                using var part = flat.View(at, count);
+                backend.Upload(dst, part);
+            }
+            return result;
+        }
+        catch { result.Dispose(); throw; }
+    }
+
+    private Tensor Borrow(Backend backend, byte* p, long bytes, DType dtype, int[] shape)
+    {
+        var storage = backend.Borrow((IntPtr)p, Math.Max(bytes, 1), _region.Lease());
+        using (storage) return Tensor.FromStorage(storage, 0, dtype, shape);
+    }
+
+    private static Tensor Copy(Backend backend, byte* p, long bytes, DType dtype, int[] shape)
+    {
+        var t = Tensor.Empty(backend, dtype, shape);
+        try
+        {
+            // Upload in chunks: a span holds at most 2 GiB and one embedding can be larger.
+            int size = dtype.Size();
+            long chunk = (1L << 30) / size, n = bytes / size;
+            if (n <= chunk) backend.Upload(new ReadOnlySpan<byte>(p, (int)bytes), t);
+            else
+                for (long at = 0; at < n; at += chunk)
+                {
+                    int count = (int)Math.Min(chunk, n - at);
+                    using var part = t.Reshape(-1).View(at, count);
+                    backend.Upload(new ReadOnlySpan<byte>(p + at * size, count * size), part);
+                }
+            return t;
+        }
+        catch { t.Dispose(); throw; }
+    }
+
+    private Tensor NarrowI64(Backend backend, SafetensorsEntry e, byte* p)
+    {
+        var src = new ReadOnlySpan<long>(p, checked((int)e.Elements));
+        var ints = new int[src.Length];
+        for (int i = 0; i < ints.Length; i++)
+        {
+            long v = src[i];
+            if (v < int.MinValue || v > int.MaxValue) throw LlamaFormatException.In(Path, $"tensor '{e.Name}': I64 value {v} at index {i} does not fit in I32");
+            ints[i] = (int)v;
+        }
+        return Tensor.FromSpan<int>(backend, ints, DType.I32, e.Shape);
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) != 0) throw new ObjectDisposedException(Path);
+    }
+
+    /// <summary>Drops this reader's hold on the mapping; tensors already loaded keep it alive until they are disposed.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _region.Release();
+    }
+}
