@@ -31,18 +31,28 @@ internal static class Jsonl
         }
     }
 
-    /// <summary>The file's lines, decoding UTF-8 strictly so a binary or mis-encoded file is named, not garbled.</summary>
+    /// <summary>The file's lines ("\n" or "\r\n" endings, a leading UTF-8 byte-order mark skipped), each decoded as
+    /// strict UTF-8 on its own so a mis-encoded line is named by its number, not garbled.</summary>
     public static IEnumerable<(int Line, string Text)> Lines(string path)
     {
         if (!File.Exists(path)) throw new UserInputException($"{path}: file not found");
-        using var reader = new StreamReader(path, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
-        for (int lineNo = 1; ; lineNo++)
+        var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
+        using var stream = new BufferedStream(File.OpenRead(path), 1 << 16);
+        var bytes = new List<byte>(256);
+        int lineNo = 0;
+        for (int b = stream.ReadByte(); ; b = stream.ReadByte())
         {
-            string? line;
-            try { line = reader.ReadLine(); }
+            if (b >= 0 && b != '\n') { bytes.Add((byte)b); continue; }
+            if (b < 0 && bytes.Count == 0) yield break;
+            lineNo++;
+            int start = lineNo == 1 && bytes.Count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+            int end = bytes.Count > start && bytes[^1] == '\r' ? bytes.Count - 1 : bytes.Count;
+            string text;
+            try { text = utf8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes)[start..end]); }
             catch (DecoderFallbackException e) { throw new UserInputException($"{path}:{lineNo}: not valid UTF-8 text", e); }
-            if (line is null) yield break;
-            yield return (lineNo, line);
+            bytes.Clear();
+            yield return (lineNo, text);
+            if (b < 0) yield break;
         }
     }
 

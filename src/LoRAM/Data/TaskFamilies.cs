@@ -149,7 +149,7 @@ internal static class TaskFamilies
         return r.Next(3) switch
         {
             0 => new($"What is {a} + {b}?", "", $"{a} + {b} = {a + b}"),
-            1 => new($"What is {a} - {b}?", "", $"{a} - {b} = {a - b}"),
+            1 => new($"What is {Math.Max(a, b)} - {Math.Min(a, b)}?", "", $"{Math.Max(a, b)} - {Math.Min(a, b)} = {Math.Abs(a - b)}"),
             _ => new($"What is {a % 100} * {b % 13}?", "", $"{a % 100} * {b % 13} = {a % 100 * (b % 13)}"),
         };
     }
