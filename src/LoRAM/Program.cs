@@ -5,5 +5,6 @@ using LoRAM.Cli;
 var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover it, and serve it with the original model.")
 {
     DevicesCommand.Create(),
+    DataCommand.Create(),
 };
 return CliRunner.Run(root, args);

@@ -1,0 +1,30 @@
+using LoRAM.Cli;
+
+namespace LoRAM.Data;
+
+/// <summary>Alpaca JSONL: {"instruction": string, "input": string (optional), "output": string} per line.
+/// The format of instructions.jsonl, ppl-in.jsonl and ppl-out.jsonl.</summary>
+public static class AlpacaFile
+{
+    public static List<InstructionRecord> Load(string path)
+    {
+        var records = new List<InstructionRecord>();
+        foreach (var (line, obj) in Jsonl.Read(path))
+        {
+            string instruction = Jsonl.RequiredString(obj, "instruction", path, line);
+            if (string.IsNullOrWhiteSpace(instruction)) throw new UserInputException($"{path}:{line}: field \"instruction\" is empty");
+            records.Add(new InstructionRecord(instruction, Jsonl.OptionalString(obj, "input", path, line),
+                Jsonl.RequiredString(obj, "output", path, line)));
+        }
+        if (records.Count == 0) throw new UserInputException($"{path}: no records");
+        return records;
+    }
+
+    public static void Write(string path, IEnumerable<InstructionRecord> records) =>
+        Jsonl.Write(path, records, (w, r) =>
+        {
+            w.WriteString("instruction", r.Instruction);
+            w.WriteString("input", r.Input);
+            w.WriteString("output", r.Output);
+        });
+}
