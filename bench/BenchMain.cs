@@ -4,6 +4,7 @@ internal static class BenchMain
 {
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Suites = new()
     {
+        ["sparsegpt"] = ("SparseGPT on a 2048×2048 layer: Hessian, factor, sweep (1 thread)", SparseGptBench.Run),
     };
 
     public static int Run(string[] args)

@@ -10,7 +10,7 @@ namespace LoRAM.Pruning;
 /// </summary>
 internal static unsafe class DenseKernels
 {
-    private const int TileRows = 4, TileCols = 2;
+    private const int TileRows = 4, TileCols = 2, KC = 256, NC = 256;
 
     /// <summary>
     /// C[i, j] += α · A[i, :] · B[j, :] for i &lt; m, j &lt; n over k elements, parallel over bands of rows of C.
@@ -22,14 +22,25 @@ internal static unsafe class DenseKernels
     {
         if (m <= 0 || n <= 0 || k <= 0) return;
         int bands = (m + TileRows - 1) / TileRows;
-        // Lower-only work grows with the row index: hand out bands in reverse so the big ones start first.
-        Parallel.For(0, bands, options, band =>
+        // Cache blocking: a KC×NC slab of B (512 KiB) stays in L2 while every band of A streams past it;
+        // each band's 4×KC slice of A sits in L1 across the slab.
+        for (int j0 = 0; j0 < n; j0 += NC)
         {
-            int i0 = (lowerOnly ? bands - 1 - band : band) * TileRows;
-            fixed (double* pa = a, pb = b, pc = c)
-                Band(pa + aOffset, lda, pb + bOffset, ldb, pc + cOffset, ldc, i0, Math.Min(TileRows, m - i0), n, k,
-                    alpha, lowerOnly);
-        });
+            int nb = Math.Min(NC, n - j0);
+            int firstBand = lowerOnly ? j0 / TileRows : 0; // bands wholly above the diagonal have nothing to do
+            for (int k0 = 0; k0 < k; k0 += KC)
+            {
+                int kb = Math.Min(KC, k - k0);
+                Parallel.For(firstBand, bands, options, band =>
+                {
+                    // Lower-only work grows with the row index: hand out bands in reverse so the big ones start first.
+                    int i0 = (lowerOnly ? bands - 1 - (band - firstBand) : band) * TileRows;
+                    fixed (double* pa = a, pb = b, pc = c)
+                        Band(pa + aOffset + k0, lda, pb + bOffset + (long)j0 * ldb + k0, ldb, pc + cOffset + j0, ldc,
+                            i0, Math.Min(TileRows, m - i0), nb, kb, alpha, lowerOnly ? i0 - j0 : int.MaxValue);
+                });
+            }
+        }
     }
 
     /// <summary>Single-threaded variant for callers that already parallelise.</summary>
@@ -37,13 +48,16 @@ internal static unsafe class DenseKernels
         int m, int n, int k, double alpha)
     {
         for (int i0 = 0; i0 < m; i0 += TileRows)
-            Band(a, lda, b, ldb, c, ldc, i0, Math.Min(TileRows, m - i0), n, k, alpha, false);
+            Band(a, lda, b, ldb, c, ldc, i0, Math.Min(TileRows, m - i0), n, k, alpha, int.MaxValue);
     }
 
+    /// <summary>C[i0 + r, j] += α · A[i0 + r, :] · B[j, :] for r &lt; rows, j &lt; n (a band of 4 rows).</summary>
     private static void Band(double* a, int lda, double* b, int ldb, double* c, int ldc, int i0, int rows, int n,
-        int k, double alpha, bool lowerOnly)
+        int k, double alpha, int diagonal)
     {
-        int jEnd = lowerOnly ? Math.Min(n, i0 + rows) : n;
+        // Lower-only updates pass diagonal = i0 − (first column of this slab): (r, j) is on or below the
+        // diagonal when j ≤ r + diagonal. int.MaxValue = full update.
+        int jEnd = diagonal == int.MaxValue ? n : Math.Clamp(rows + diagonal, 0, n);
         Span<double> tile = stackalloc double[TileRows * TileCols];
         for (int j0 = 0; j0 < jEnd; j0 += TileCols)
         {
@@ -54,7 +68,7 @@ internal static unsafe class DenseKernels
                 for (int s = 0; s < cols; s++)
                 {
                     int i = i0 + r, j = j0 + s;
-                    if (lowerOnly && j > i) continue;
+                    if (diagonal != int.MaxValue && j > r + diagonal) continue;
                     c[(long)i * ldc + j] += alpha * tile[r * TileCols + s];
                 }
         }

@@ -13,14 +13,36 @@ internal static class MaskSelection
         kept.Fill(true);
         if (k <= 0) return;
         if (k >= n) { kept.Fill(false); return; }
-        var sorted = scores.ToArray();
-        Array.Sort(sorted);
-        double threshold = sorted[k - 1];
+        double threshold = KthSmallest(scores.ToArray(), (int)(k - 1));
         long below = 0;
         for (int i = 0; i < n; i++)
             if (scores[i] < threshold) { kept[i] = false; below++; }
         for (int i = 0; i < n && below < k; i++)
             if (scores[i] == threshold) { kept[i] = false; below++; }
+    }
+
+    /// <summary>The value of rank <paramref name="kth"/> (0-based) of <paramref name="v"/>: Hoare quickselect, O(n) expected; reorders v.</summary>
+    internal static double KthSmallest(double[] v, int kth)
+    {
+        int lo = 0, hi = v.Length - 1;
+        while (lo < hi)
+        {
+            int mid = lo + (hi - lo) / 2;
+            double a = v[lo], b = v[mid], c = v[hi];
+            double pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c)); // median of three
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (v[i] < pivot) i++;
+                while (v[j] > pivot) j--;
+                if (i <= j) { (v[i], v[j]) = (v[j], v[i]); i++; j--; }
+            }
+            // Now v[lo..j] ≤ pivot ≤ v[i..hi], and everything strictly between j and i equals the pivot.
+            if (kth <= j) hi = j;
+            else if (kth >= i) lo = i;
+            else return v[kth];
+        }
+        return v[lo];
     }
 
     /// <summary>
