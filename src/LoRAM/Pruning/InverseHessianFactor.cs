@@ -74,10 +74,12 @@ public sealed class InverseHessianFactor
         BlockedCholesky.FactorLower(b, n, options);
         var mInv = BlockedCholesky.InvertLower(b, n, options);
 
-        var upper = new double[(long)n * n];
+        // U = J M⁻¹ J, written over B (no longer needed) to keep the peak at four n×n float64 arrays.
+        var upper = b;
         var lower = new double[(long)n * n];
         Parallel.For(0, n, options, i =>
         {
+            Array.Clear(upper, i * n, i);
             for (int j = i; j < n; j++)
             {
                 double u = mInv[(long)(n - 1 - i) * n + (n - 1 - j)];

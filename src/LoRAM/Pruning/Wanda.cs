@@ -7,6 +7,10 @@ namespace LoRAM.Pruning;
 /// </summary>
 public static class Wanda
 {
+    /// <summary>Prunes W [rows, cols] with the input norms of the calibration inputs accumulated for the layer.</summary>
+    public static PrunedLayer Prune(ReadOnlySpan<float> weight, int rows, int cols, HessianAccumulator inputs, SparsityTarget target) =>
+        Prune(weight, rows, cols, inputs.InputNorms(), target);
+
     /// <summary>Prunes W [rows, cols] given ‖X_j‖₂ per input (e.g. <see cref="HessianAccumulator.InputNorms"/>).</summary>
     public static PrunedLayer Prune(ReadOnlySpan<float> weight, int rows, int cols, ReadOnlySpan<double> inputNorms, SparsityTarget target)
     {

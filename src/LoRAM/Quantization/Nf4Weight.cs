@@ -100,22 +100,31 @@ public sealed class Nf4Weight
         if (destination.Length < count) throw new ArgumentException($"destination holds {destination.Length} < {count} elements");
         if (count == 0) return;
         int firstBlock = (int)(start / BlockSize), lastBlock = (int)((start + count - 1) / BlockSize);
+        const int BlocksPerTask = 64;
+        int tasks = (lastBlock - firstBlock) / BlocksPerTask + 1;
         unsafe
         {
             fixed (float* dst = destination)
             {
-                float* d = dst; // captured by the lambda as a raw address
-                Parallel.For(firstBlock, lastBlock + 1, Parallelism.Options, () => new float[16], (b, _, lut) =>
+                float* d = dst - start; // d[i] is element i of the flattened weight
+                Parallel.For(0, tasks, Parallelism.Options, () => new float[16], (task, _, lut) =>
                 {
-                    // NF4[code] · absmax_b for the 16 codes: a float32 product, as bitsandbytes computes it.
-                    float absmax = BlockAbsmax(b);
+                    int b0 = firstBlock + task * BlocksPerTask, b1 = Math.Min(lastBlock + 1, b0 + BlocksPerTask);
                     var codes = NormalFloat4.Codes;
-                    for (int c = 0; c < 16; c++) lut[c] = codes[c] * absmax;
-                    long i0 = Math.Max(start, (long)b * BlockSize), i1 = Math.Min(start + count, (long)(b + 1) * BlockSize);
-                    for (long i = i0; i < i1; i++)
+                    for (int b = b0; b < b1; b++)
                     {
-                        int q = (i & 1) == 0 ? Packed[i >> 1] >> 4 : Packed[i >> 1] & 0xF;
-                        d[i - start] = lut[q];
+                        // NF4[code] · absmax_b for the 16 codes: a float32 product, as bitsandbytes computes it.
+                        float absmax = BlockAbsmax(b);
+                        for (int c = 0; c < 16; c++) lut[c] = codes[c] * absmax;
+                        long i = Math.Max(start, (long)b * BlockSize), end = Math.Min(start + count, (long)(b + 1) * BlockSize);
+                        if ((i & 1) == 1) { d[i] = lut[Packed[i >> 1] & 0xF]; i++; }
+                        for (; i + 1 < end; i += 2)
+                        {
+                            byte pair = Packed[i >> 1];
+                            d[i] = lut[pair >> 4];
+                            d[i + 1] = lut[pair & 0xF];
+                        }
+                        if (i < end) d[i] = lut[Packed[i >> 1] >> 4];
                     }
                     return lut;
                 }, _ => { });
