@@ -5,7 +5,8 @@ namespace LoRAM.Quantization;
 /// total_bits = 8)), used by QLoRA's double quantization of the block absmax values. For each decade
 /// i = 0..6 it places the 2^i midpoints of linspace(0.1, 1, 2^i + 1) scaled by 10^(i−6), with both signs,
 /// then adds 0 and 1: 254 + 2 = 256 sorted levels in [−0.99297, 1]. Arithmetic follows the reference in
-/// float32 (torch.linspace's two-sided formula, float32 mean and scale), so levels agree to the float32 ulp.
+/// float32 (torch.linspace's two-sided fused formula, float32 mean, scale rounded to float32 first), which
+/// reproduces the printed map bit for bit.
 /// </summary>
 public static class DynamicMap
 {
@@ -49,13 +50,18 @@ public static class DynamicMap
         return data.ToArray();
     }
 
-    /// <summary>torch.linspace in float32: start + step·i for the first half, end − step·(steps − 1 − i) after.</summary>
+    /// <summary>
+    /// torch.linspace in float32: start + step·i for the first half, end − step·(steps − 1 − i) after, each a
+    /// fused multiply-add as torch's vectorised kernel computes it (plain multiply-then-add differs in 21
+    /// levels from the map bitsandbytes users print).
+    /// </summary>
     private static float[] LinspaceF32(float start, float end, int steps)
     {
         var v = new float[steps];
         float step = (end - start) / (steps - 1);
         int halfway = steps / 2;
-        for (int i = 0; i < steps; i++) v[i] = i < halfway ? start + step * i : end - step * (steps - 1 - i);
+        for (int i = 0; i < steps; i++)
+            v[i] = i < halfway ? MathF.FusedMultiplyAdd(step, i, start) : MathF.FusedMultiplyAdd(-step, steps - 1 - i, end);
         return v;
     }
 

@@ -128,6 +128,12 @@ public class Nf4QuantizerTests
         Assert.Equal(127, m.Count(v => v < 0));
         Assert.Equal(m.Length - 1, Array.IndexOf(m, 1f));
         Assert.Equal(Array.IndexOf(m, 0f), DynamicMap.Quantize(0f));
+        // Bit-exact float32 levels as printed from bitsandbytes' create_dynamic_map(); these differ by one ulp
+        // under other float32 orders of evaluation (no fused linspace, or a float64 construction).
+        var printed = new[] { 5.500000384017767e-07, 3.250000190746505e-06, 0.0003812500217463821,
+            0.019843751564621925, 0.028281250968575478, 0.48671871423721313, 0.5710937976837158, 0.7117187976837158, 0.992968738079071 };
+        var positive = m.Where(v => v > 0).ToArray();
+        foreach (double v in printed) Assert.Contains((float)v, positive);
     }
 
     [Theory]
