@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LoRAM.Pruning;
+using LoRAM.Quantization;
 
 namespace LoRAM.Bench;
 
 /// <summary>
 /// `sparsegpt`: SparseGPT on one 2048×2048 layer, single-threaded by default — the time of the Hessian
 /// (2/n)·Σ x xᵀ over n calibration rows, of the inverse-Hessian Cholesky factor, and of the OBS sweep
-/// (50% unstructured and 2:4). Options: --size N, --samples N, --threads N, --json.
+/// (50% unstructured and 2:4), then NF4 + double quantization of the pruned weight. Options: --size N, --samples N, --threads N, --json.
 /// </summary>
 internal static class SparseGptBench
 {
@@ -51,6 +52,15 @@ internal static class SparseGptBench
         var semi = SparseGpt.Prune(w, size, size, factor, SparsityTarget.SemiStructured(2, 4));
         double sweep24S = sw.Elapsed.TotalSeconds;
 
+        // NF4 (QLoRA, double quantization) of the pruned weight: the next step of the pipeline.
+        sw.Restart();
+        var nf4 = Nf4Quantizer.Quantize(unstructured.Weights, size, size, doubleQuantization: true);
+        double quantizeS = sw.Elapsed.TotalSeconds;
+        var back = new float[size * size];
+        sw.Restart();
+        nf4.DequantizeRows(0, size, back);
+        double dequantizeS = sw.Elapsed.TotalSeconds;
+
         double n = size;
         var report = new Dictionary<string, object>
         {
@@ -60,6 +70,7 @@ internal static class SparseGptBench
             ["sweep_unstructured50_s"] = sweepS, ["sweep_2of4_s"] = sweep24S,
             ["sweep_gflops"] = n * n * n / sweepS / 1e9,                                           // lazy updates ≈ rows·cols² flops
             ["density_unstructured"] = unstructured.Mask.Density, ["density_2of4"] = semi.Mask.Density,
+            ["nf4_quantize_s"] = quantizeS, ["nf4_dequantize_s"] = dequantizeS, ["nf4_bits_per_parameter"] = nf4.BitsPerParameter,
         };
         if (json) Console.WriteLine(JsonSerializer.Serialize(report));
         else
@@ -69,6 +80,8 @@ internal static class SparseGptBench
             Console.WriteLine($"  factor (chol H⁻¹)   {factorS,8:F3} s  ({report["factor_gflops"]:F1} GFLOP/s)");
             Console.WriteLine($"  sweep 50% unstr.    {sweepS,8:F3} s  ({report["sweep_gflops"]:F1} GFLOP/s)");
             Console.WriteLine($"  sweep 2:4           {sweep24S,8:F3} s");
+            Console.WriteLine($"  NF4+DQ quantize     {quantizeS,8:F3} s  ({n * n / quantizeS / 1e6:F0} M weights/s, {nf4.BitsPerParameter:F3} bits/param)");
+            Console.WriteLine($"  NF4 dequantize      {dequantizeS,8:F3} s  ({n * n / dequantizeS / 1e6:F0} M weights/s)");
         }
         return 0;
     }
@@ -85,6 +98,7 @@ internal static class SparseGptBench
         var w = Gaussian(rng, n * n, 0.02);
         SparseGpt.Prune(w, n, n, factor, SparsityTarget.Unstructured(0.5));
         SparseGpt.Prune(w, n, n, factor, SparsityTarget.SemiStructured(2, 4));
+        Nf4Quantizer.Quantize(w, n, n).Dequantize();
     }
 
     private static int Option(string[] args, string name, int fallback)

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using LoRAM.Pruning;
 using LoRAM.Tensors;
 
@@ -31,22 +32,21 @@ public static class Nf4Quantizer
         int blocks = (int)((count + Nf4Weight.BlockSize - 1) / Nf4Weight.BlockSize);
         var absmax = new float[blocks];
         var packed = new byte[(count + 1) / 2];
-        Parallel.For(0, blocks, Parallelism.Options, b =>
+        Parallel.For(0, blocks, Parallelism.Options, () => new byte[Nf4Weight.BlockSize], (b, _, codes) =>
         {
-            long i0 = (long)b * Nf4Weight.BlockSize, i1 = Math.Min(count, i0 + Nf4Weight.BlockSize);
-            float max = 0;
-            for (long i = i0; i < i1; i++) max = Math.Max(max, Math.Abs(w[i]));
+            long i0 = (long)b * Nf4Weight.BlockSize;
+            int length = (int)Math.Min(Nf4Weight.BlockSize, count - i0);
+            var block = w.AsSpan((int)i0, length);
+            float max = length == 0 ? 0 : Math.Abs(TensorPrimitives.MaxMagnitude(block));
             absmax[b] = max;
             // bitsandbytes multiplies by the reciprocal; an all-zero block gets the exact-zero code 7.
-            float inv = 1f / max;
-            for (long i = i0; i < i1; i++)
-            {
-                int q = max == 0 ? 7 : NormalFloat4.Quantize(w[i] * inv);
-                // Blocks have even length, so both nibbles of a byte belong to this block.
-                if ((i & 1) == 0) packed[i >> 1] = (byte)(q << 4);
-                else packed[i >> 1] |= (byte)q;
-            }
-        });
+            if (max == 0) codes.AsSpan(0, length).Fill(7);
+            else NormalFloat4.Quantize(block, 1f / max, codes.AsSpan(0, length));
+            // Blocks have even length, so both nibbles of a byte belong to this block.
+            for (int k = 0; k < length; k += 2)
+                packed[(i0 + k) >> 1] = (byte)(codes[k] << 4 | (k + 1 < length ? codes[k + 1] : 0));
+            return codes;
+        }, _ => { });
         if (!doubleQuantization) return new Nf4Weight(rows, cols, packed, absmax, null, null, 0f);
 
         var (codes, scales, offset) = DoubleQuantize(absmax);

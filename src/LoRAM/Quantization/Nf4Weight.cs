@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using LoRAM.Pruning;
 
 namespace LoRAM.Quantization;
@@ -106,28 +107,38 @@ public sealed class Nf4Weight
         {
             fixed (float* dst = destination)
             {
-                float* d = dst - start; // d[i] is element i of the flattened weight
-                Parallel.For(0, tasks, Parallelism.Options, () => new float[16], (task, _, lut) =>
+                nint d = (nint)(dst - start); // element i of the flattened weight lands at d[i]
+                Parallel.For(0, tasks, Parallelism.Options, task =>
                 {
-                    int b0 = firstBlock + task * BlocksPerTask, b1 = Math.Min(lastBlock + 1, b0 + BlocksPerTask);
-                    var codes = NormalFloat4.Codes;
-                    for (int b = b0; b < b1; b++)
-                    {
-                        // NF4[code] · absmax_b for the 16 codes: a float32 product, as bitsandbytes computes it.
-                        float absmax = BlockAbsmax(b);
-                        for (int c = 0; c < 16; c++) lut[c] = codes[c] * absmax;
-                        long i = Math.Max(start, (long)b * BlockSize), end = Math.Min(start + count, (long)(b + 1) * BlockSize);
-                        if ((i & 1) == 1) { d[i] = lut[Packed[i >> 1] & 0xF]; i++; }
-                        for (; i + 1 < end; i += 2)
-                        {
-                            byte pair = Packed[i >> 1];
-                            d[i] = lut[pair >> 4];
-                            d[i + 1] = lut[pair & 0xF];
-                        }
-                        if (i < end) d[i] = lut[Packed[i >> 1] >> 4];
-                    }
-                    return lut;
-                }, _ => { });
+                    int b0 = firstBlock + task * BlocksPerTask;
+                    DequantizeBlocks(b0, Math.Min(lastBlock + 1, b0 + BlocksPerTask), start, start + count, (float*)d);
+                });
+            }
+        }
+    }
+
+    /// <summary>Elements [from, to) of blocks [b0, b1) into d[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void DequantizeBlocks(int b0, int b1, long from, long to, float* d)
+    {
+        float* lut = stackalloc float[16];
+        var codes = NormalFloat4.Codes;
+        fixed (byte* packed = Packed)
+        {
+            for (int b = b0; b < b1; b++)
+            {
+                // NF4[code] · absmax_b for the 16 codes: a float32 product, as bitsandbytes computes it.
+                float absmax = BlockAbsmax(b);
+                for (int c = 0; c < 16; c++) lut[c] = codes[c] * absmax;
+                long i = Math.Max(from, (long)b * BlockSize), end = Math.Min(to, (long)(b + 1) * BlockSize);
+                if ((i & 1) == 1) { d[i] = lut[packed[i >> 1] & 0xF]; i++; }
+                for (; i + 1 < end; i += 2)
+                {
+                    byte pair = packed[i >> 1];
+                    d[i] = lut[pair >> 4];
+                    d[i + 1] = lut[pair & 0xF];
+                }
+                if (i < end) d[i] = lut[packed[i >> 1] >> 4];
             }
         }
     }

@@ -57,13 +57,14 @@ public class SparseGptTests
     }
 
     [Theory]
-    [InlineData(0.5, 0, 0)]
-    [InlineData(0.3, 0, 0)]
-    [InlineData(0, 2, 4)]
-    [InlineData(0, 4, 8)]
-    public void Lazy_blocked_sweep_equals_the_straightforward_float64_OBS_sweep(double ratio, int n, int m)
+    [InlineData(0.5, 0, 0, 6, 24, 8)]
+    [InlineData(0.3, 0, 0, 6, 24, 8)]
+    [InlineData(0, 2, 4, 6, 24, 8)]
+    [InlineData(0, 4, 8, 6, 24, 8)]
+    [InlineData(0.5, 0, 0, 5, 328, 128)] // default blocks, ragged last block, lazy update wider than a cache block
+    [InlineData(0, 2, 4, 5, 328, 128)]
+    public void Lazy_blocked_sweep_equals_the_straightforward_float64_OBS_sweep(double ratio, int n, int m, int rows, int cols, int block)
     {
-        int rows = 6, cols = 24, block = 8;
         var (w, _, h) = Problem(11, rows, cols, 64, 6);
         var target = m == 0 ? SparsityTarget.Unstructured(ratio) : SparsityTarget.SemiStructured(n, m);
         var pruned = SparseGpt.Prune(w, rows, cols, h, target, blockSize: block);

@@ -55,4 +55,19 @@ public class NormalFloat4Tests
             Assert.True(Math.Abs(x - c[q]) <= best + 1e-7, $"x = {x}: code {q}");
         }
     }
+
+    [Fact]
+    public void Simd_block_quantization_equals_the_scalar_rule_including_values_on_the_thresholds()
+    {
+        var rng = new Random(2);
+        var values = Enumerable.Range(0, 1000).Select(_ => (float)(3 * rng.NextDouble() - 1.5)).ToList();
+        values.AddRange(NormalFloat4.Thresholds.ToArray().SelectMany(t => new[] { t, MathF.BitIncrement(t), MathF.BitDecrement(t) }));
+        values.AddRange(NormalFloat4.Codes.ToArray());
+        var x = values.ToArray();
+        var codes = new byte[x.Length];
+        NormalFloat4.Quantize(x, 1f, codes);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(NormalFloat4.Quantize(x[i]), codes[i]);
+        NormalFloat4.Quantize(x, 0.37f, codes);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(NormalFloat4.Quantize(x[i] * 0.37f), codes[i]);
+    }
 }
