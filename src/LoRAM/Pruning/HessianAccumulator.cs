@@ -23,20 +23,25 @@ public sealed class HessianAccumulator
     /// <summary>Number of calibration rows accumulated so far.</summary>
     public long Samples { get; private set; }
 
-    /// <summary>Adds a batch X [rows, <see cref="Inputs"/>] (row-major) of layer inputs.</summary>
+    /// <summary>Adds a batch X [rows, <see cref="Inputs"/>] (row-major) of layer inputs, any number of rows.</summary>
     public void Add(ReadOnlySpan<float> inputs, int rows)
     {
         if (inputs.Length != (long)rows * Inputs) throw new ArgumentException($"expected {rows}×{Inputs} inputs, got {inputs.Length}");
-        if (rows == 0) return;
-        // Xᵀ in float64 makes every H entry a contiguous dot product of two rows of Xᵀ.
         int n = Inputs;
-        var xt = new double[(long)n * rows];
-        for (int s = 0; s < rows; s++)
+        // Xᵀ in float64 makes every H entry a contiguous dot product of two rows of Xᵀ; chunks of rows bound
+        // that copy to in × 2048 doubles.
+        const int ChunkRows = 2048;
+        var xt = new double[(long)n * Math.Min(rows, ChunkRows)];
+        for (int s0 = 0; s0 < rows; s0 += ChunkRows)
         {
-            var row = inputs.Slice(s * n, n);
-            for (int j = 0; j < n; j++) xt[(long)j * rows + s] = row[j];
+            int m = Math.Min(ChunkRows, rows - s0);
+            for (int s = 0; s < m; s++)
+            {
+                var row = inputs.Slice((s0 + s) * n, n);
+                for (int j = 0; j < n; j++) xt[(long)j * m + s] = row[j];
+            }
+            DenseKernels.AddProductNT(xt, 0, m, xt, 0, m, _sum, 0, n, n, n, m, 1.0, lowerOnly: true, Parallelism.Options);
         }
-        DenseKernels.AddProductNT(xt, 0, rows, xt, 0, rows, _sum, 0, n, n, n, rows, 1.0, lowerOnly: true, Parallelism.Options);
         Samples += rows;
     }
 

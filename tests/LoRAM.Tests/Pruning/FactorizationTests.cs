@@ -6,11 +6,12 @@ namespace LoRAM.Tests.Pruning;
 
 public class FactorizationTests
 {
-    [Fact]
-    public void Hessian_is_two_over_n_times_sum_of_outer_products_whatever_the_batch_split()
+    [Theory]
+    [InlineData(37, 21)]
+    [InlineData(2100, 5)] // more rows than one internal chunk of 2048
+    public void Hessian_is_two_over_n_times_sum_of_outer_products_whatever_the_batch_split(int n, int cols)
     {
         var rng = new Random(1);
-        int n = 37, cols = 21;
         var x = Gaussian(rng, n * cols);
         var whole = new HessianAccumulator(cols);
         whole.Add(x, n);
