@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using LoRAM.Pruning;
 using LoRAM.Tensors;
@@ -28,29 +29,43 @@ public static class Nf4Quantizer
     {
         long count = (long)rows * cols;
         if (rows < 0 || cols < 0 || weight.Length != count) throw new ArgumentException($"expected {rows}×{cols} weights, got {weight.Length}");
-        var w = weight.ToArray();
         int blocks = (int)((count + Nf4Weight.BlockSize - 1) / Nf4Weight.BlockSize);
         var absmax = new float[blocks];
         var packed = new byte[(count + 1) / 2];
-        Parallel.For(0, blocks, Parallelism.Options, () => new byte[Nf4Weight.BlockSize], (b, _, codes) =>
+        const int BlocksPerTask = 64;
+        unsafe
         {
-            long i0 = (long)b * Nf4Weight.BlockSize;
-            int length = (int)Math.Min(Nf4Weight.BlockSize, count - i0);
-            var block = w.AsSpan((int)i0, length);
-            float max = length == 0 ? 0 : Math.Abs(TensorPrimitives.MaxMagnitude(block));
-            absmax[b] = max;
-            // bitsandbytes multiplies by the reciprocal; an all-zero block gets the exact-zero code 7.
-            if (max == 0) codes.AsSpan(0, length).Fill(7);
-            else NormalFloat4.Quantize(block, 1f / max, codes.AsSpan(0, length));
-            // Blocks have even length, so both nibbles of a byte belong to this block.
-            for (int k = 0; k < length; k += 2)
-                packed[(i0 + k) >> 1] = (byte)(codes[k] << 4 | (k + 1 < length ? codes[k + 1] : 0));
-            return codes;
-        }, _ => { });
+            fixed (float* pw = weight)
+            {
+                nint w = (nint)pw;
+                Parallel.For(0, (blocks + BlocksPerTask - 1) / BlocksPerTask, Parallelism.Options, task =>
+                    QuantizeBlocks((float*)w, count, task * BlocksPerTask, Math.Min(blocks, (task + 1) * BlocksPerTask), absmax, packed));
+            }
+        }
         if (!doubleQuantization) return new Nf4Weight(rows, cols, packed, absmax, null, null, 0f);
 
         var (codes, scales, offset) = DoubleQuantize(absmax);
         return new Nf4Weight(rows, cols, packed, null, codes, scales, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void QuantizeBlocks(float* w, long count, int b0, int b1, float[] absmax, byte[] packed)
+    {
+        Span<byte> codes = stackalloc byte[Nf4Weight.BlockSize];
+        for (int b = b0; b < b1; b++)
+        {
+            long i0 = (long)b * Nf4Weight.BlockSize;
+            int length = (int)Math.Min(Nf4Weight.BlockSize, count - i0);
+            var block = new ReadOnlySpan<float>(w + i0, length);
+            float max = Math.Abs(TensorPrimitives.MaxMagnitude(block));
+            absmax[b] = max;
+            // bitsandbytes multiplies by the reciprocal; an all-zero block gets the exact-zero code 7.
+            if (max == 0) codes[..length].Fill(7);
+            else NormalFloat4.Quantize(block, 1f / max, codes[..length]);
+            // Blocks have even length, so both nibbles of a byte belong to this block.
+            for (int k = 0; k < length; k += 2)
+                packed[(i0 + k) >> 1] = (byte)(codes[k] << 4 | (k + 1 < length ? codes[k + 1] : 0));
+        }
     }
 
     /// <summary>Quantizes a bfloat16 W [rows, cols] given as raw 16-bit patterns (widened exactly to float32 first).</summary>
