@@ -14,8 +14,7 @@ internal static unsafe class DenseKernels
 
     /// <summary>
     /// C[i, j] += α · A[i, :] · B[j, :] for i &lt; m, j &lt; n over k elements, parallel over bands of rows of C.
-    /// With <paramref name="lowerOnly"/> only j ≤ i is written (symmetric
-    /// updates that keep the lower triangle).
+    /// With <paramref name="lowerOnly"/> only j ≤ i is written (symmetric updates that keep the lower triangle).
     /// </summary>
     public static void AddProductNT(double[] a, int aOffset, int lda, double[] b, int bOffset, int ldb,
         double[] c, int cOffset, int ldc, int m, int n, int k, double alpha, bool lowerOnly, ParallelOptions options)
@@ -41,14 +40,6 @@ internal static unsafe class DenseKernels
                 });
             }
         }
-    }
-
-    /// <summary>Single-threaded variant for callers that already parallelise.</summary>
-    public static void AddProductNTSerial(double* a, int lda, double* b, int ldb, double* c, int ldc,
-        int m, int n, int k, double alpha)
-    {
-        for (int i0 = 0; i0 < m; i0 += TileRows)
-            Band(a, lda, b, ldb, c, ldc, i0, Math.Min(TileRows, m - i0), n, k, alpha, int.MaxValue);
     }
 
     /// <summary>C[i0 + r, j] += α · A[i0 + r, :] · B[j, :] for r &lt; rows, j &lt; n (a band of 4 rows).</summary>
