@@ -1,0 +1,321 @@
+using LoRAM.Autograd;
+using LoRAM.Llama.Safetensors;
+using LoRAM.Tensors;
+
+namespace LoRAM.Llama.Model;
+
+/// <summary>
+/// A LLaMA causal language model with Hugging Face's semantics and weight names (<c>LlamaForCausalLM</c>):
+///   x = embed_tokens[ids];  x = layer_l(x) for l = 0..L−1;  logits = lm_head(norm(x)).
+/// Written against autograd ops only, so it runs on every backend, trains (full or through swapped-in LoRA
+/// projections) and decodes with a <see cref="KvCache"/>. Batches are right-padded: a causal mask alone keeps
+/// every real token from seeing padding, and padded positions carry the ignore label in the loss.
+/// </summary>
+public sealed class LlamaModel : IDisposable
+{
+    private readonly Dictionary<(int Batch, int Tokens), Tensor> _trainingPositions = new();
+    private Tensor? _cos, _sin;
+
+    private LlamaModel(LlamaConfig config, Backend backend, Var embedding, DecoderLayer[] layers, Var finalNorm, LinearLayer lmHead, bool checkpointLayers)
+    {
+        Config = config;
+        Backend = backend;
+        Embedding = embedding;
+        Layers = layers;
+        FinalNorm = finalNorm;
+        LmHead = lmHead;
+        CheckpointLayers = checkpointLayers;
+    }
+
+    public LlamaConfig Config { get; }
+    public Backend Backend { get; }
+    /// <summary>The token embedding table [V, d] (a frozen constant or a trainable parameter).</summary>
+    public Var Embedding { get; }
+    public IReadOnlyList<DecoderLayer> Layers { get; }
+    public Var FinalNorm { get; }
+    /// <summary>The output projection [V, d]; with tied embeddings it reads the embedding table itself.</summary>
+    public LinearLayer LmHead { get; set; }
+    /// <summary>Recompute each decoder layer in the backward pass (activation checkpointing).</summary>
+    public bool CheckpointLayers { get; set; }
+
+    // ==== building ================================================================================
+
+    /// <summary>Loads a Hugging Face folder (config.json + single or sharded safetensors).</summary>
+    public static LlamaModel Load(string folder, Backend backend, LlamaModelOptions? options = null)
+    {
+        var config = LlamaConfig.Load(Path.Combine(folder, ModelFolder.Config));
+        using var checkpoint = SafetensorsCheckpoint.Open(folder);
+        options ??= new LlamaModelOptions();
+        var expected = LlamaTensorNames.Expected(config).ToDictionary(e => e.Name, e => e.Shape);
+        return Build(config, backend, options,
+            load: (name, dtype) =>
+            {
+                if (!checkpoint.Contains(name))
+                    throw LlamaFormatException.In(folder, $"checkpoint has no tensor '{name}' (expected shape [{string.Join(", ", expected[name])}] from config.json)");
+                var entry = checkpoint[name];
+                var file = checkpoint.FileOf(name).Path;
+                if (!entry.Shape.SequenceEqual(expected[name]))
+                    throw LlamaFormatException.In(file, $"tensor '{name}' has shape [{string.Join(", ", entry.Shape)}] but config.json implies [{string.Join(", ", expected[name])}]");
+                if (entry.DType is not (DType.F32 or DType.BF16 or DType.F16))
+                    throw LlamaFormatException.In(file, $"tensor '{name}' has dtype {entry.DTypeName}; weights must be F32, BF16 or F16");
+                return checkpoint.Load(backend, name, dtype);
+            },
+            loadLinear: options.LinearLoader is { } loader ? name => loader(checkpoint, name, backend) : null);
+    }
+
+    /// <summary>Builds a model over in-memory weights (e.g. a freshly pruned or initialised model); the weights stay
+    /// owned by <paramref name="weights"/>, the model holds its own views or copies.</summary>
+    public static LlamaModel FromWeights(LlamaWeights weights, Backend backend, LlamaModelOptions? options = null) =>
+        Build(weights.Config, backend, options ?? new LlamaModelOptions(), (name, dtype) =>
+        {
+            var t = weights[name];
+            if (t.Backend != backend) t = t.To(backend);
+            else t = t.Reshape(t.ShapeArray());
+            if (dtype is not DType want || want == t.DType) return t;
+            using (t) return t.Cast(want);
+        }, loadLinear: null);
+
+    /// <summary>
+    /// The assembly shared by every source: <paramref name="load"/> returns a tensor the model owns (in the requested
+    /// dtype, or as stored when null). Trainable weights are copied, never borrowed: a memory-mapped checkpoint is
+    /// read-only, and the optimizer writes parameters in place.
+    /// </summary>
+    private static LlamaModel Build(LlamaConfig config, Backend backend, LlamaModelOptions options,
+        Func<string, DType?, Tensor> load, Func<string, FrozenWeight?>? loadLinear)
+    {
+        var owned = new List<IDisposable>();
+        try
+        {
+            Var Trainable(string name)
+            {
+                using var t = load(name, DType.F32);
+                var v = Var.Parameter(t.Clone(), name);
+                owned.Add(v);
+                return v;
+            }
+            Var Norm(string name)
+            {
+                if (options.Trainable) return Trainable(name);
+                var v = Var.Constant(load(name, DType.F32), name);
+                owned.Add(v);
+                return v;
+            }
+            LinearLayer Linear(string name)
+            {
+                LinearLayer layer;
+                if (options.Trainable) layer = new TrainableLinear(name, Trainable(name));
+                else if (loadLinear?.Invoke(name) is { } special) layer = new FrozenLinear(name, special);
+                else layer = new FrozenLinear(name, new DenseFrozenWeight(load(name, options.FrozenDType)));
+                owned.Add(layer);
+                return layer;
+            }
+
+            Var embedding;
+            if (options.Trainable) embedding = Trainable(LlamaTensorNames.Embedding);
+            else
+            {
+                embedding = Var.Constant(load(LlamaTensorNames.Embedding, options.FrozenDType), LlamaTensorNames.Embedding);
+                owned.Add(embedding);
+            }
+
+            float eps = (float)config.RmsNormEps;
+            var layers = new DecoderLayer[config.NumHiddenLayers];
+            for (int l = 0; l < layers.Length; l++)
+            {
+                layers[l] = new DecoderLayer(l, config.HeadsAt(l), config.KvHeadsAt(l), config.HeadDim, eps,
+                    Norm(LlamaTensorNames.InputNorm(l)),
+                    Linear(LlamaTensorNames.Q(l)), Linear(LlamaTensorNames.K(l)), Linear(LlamaTensorNames.V(l)), Linear(LlamaTensorNames.O(l)),
+                    Norm(LlamaTensorNames.PostAttentionNorm(l)),
+                    Linear(LlamaTensorNames.Gate(l)), Linear(LlamaTensorNames.Up(l)), Linear(LlamaTensorNames.Down(l)));
+            }
+            var finalNorm = Norm(LlamaTensorNames.FinalNorm);
+
+            LinearLayer lmHead;
+            if (!config.TieWordEmbeddings) lmHead = Linear(LlamaTensorNames.LmHead);
+            else if (options.Trainable) lmHead = new TrainableLinear(LlamaTensorNames.LmHead, embedding, ownsWeight: false);
+            else lmHead = new FrozenLinear(LlamaTensorNames.LmHead, new DenseFrozenWeight(embedding.Value.Reshape(embedding.Value.ShapeArray())));
+
+            return new LlamaModel(config, backend, embedding, layers, finalNorm, lmHead, options.CheckpointLayers);
+        }
+        catch
+        {
+            foreach (var d in owned) d.Dispose();
+            throw;
+        }
+    }
+
+    // ==== forward =================================================================================
+
+    /// <summary>
+    /// Logits [B, T, V] for token ids I32 [B, T] at positions 0..T−1, or, with a <paramref name="cache"/> (B = 1,
+    /// inside <c>tape.NoGrad()</c>), at positions cache.Length.. — appending to the cache. With
+    /// <paramref name="lastPositionOnly"/> (inference) only the last position's logits [B, 1, V] are computed,
+    /// which is all generation needs and skips most of the LM head's work.
+    /// </summary>
+    public Var Forward(Tape tape, Tensor tokens, KvCache? cache = null, bool lastPositionOnly = false)
+    {
+        if (tokens.Rank != 2 || tokens.DType != DType.I32) throw new ArgumentException($"tokens must be I32 [batch, length], not {tokens}");
+        int b = tokens.Dim(0), t = tokens.Dim(1), start = cache?.Length ?? 0;
+        var (cos, sin) = RopeTablesFor(start + t);
+        var positions = PositionsFor(tape, b, t, start);
+        try
+        {
+            var rope = new RopeContext(cos, sin, positions);
+            var x = tape.Embedding(Embedding, tokens);
+            foreach (var layer in Layers)
+                x = Checkpoint.Run(tape, (tp, h) => layer.Forward(tp, h, rope, cache), x, CheckpointLayers && cache is null);
+            cache?.Advance(t);
+
+            if (lastPositionOnly && t > 1)
+            {
+                if (tape.GradEnabled) throw new InvalidOperationException("lastPositionOnly is for inference: run it inside tape.NoGrad()");
+                var last = Tensor.Empty(Backend, b, 1, Config.HiddenSize);
+                for (int i = 0; i < b; i++)
+                    using (var src = x.Value.View(((long)i * t + t - 1) * Config.HiddenSize, 1, 1, Config.HiddenSize))
+                    using (var dst = last.View((long)i * Config.HiddenSize, 1, 1, Config.HiddenSize))
+                        Backend.Copy(src, dst);
+                using var lastVar = Var.Constant(last);
+                return LmHead.Forward(tape, tape.RmsNorm(lastVar, FinalNorm, (float)Config.RmsNormEps));
+            }
+            return LmHead.Forward(tape, tape.RmsNorm(x, FinalNorm, (float)Config.RmsNormEps));
+        }
+        finally
+        {
+            // Training positions are cached for the backward pass (RoPE's backward reads them); inference ones are not.
+            if (!ReferenceEquals(positions, _trainingPositions.GetValueOrDefault((b, t)))) positions.Dispose();
+        }
+    }
+
+    /// <summary>I32 positions [B·T]: start..start+T−1 for every sequence of the batch.</summary>
+    private Tensor PositionsFor(Tape tape, int b, int t, int start)
+    {
+        if (tape.GradEnabled && start == 0 && _trainingPositions.TryGetValue((b, t), out var cached)) return cached;
+        var host = new int[b * t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) host[i * t + j] = start + j;
+        var positions = Tensor.FromArray(Backend, host, b * t);
+        if (tape.GradEnabled && start == 0) _trainingPositions[(b, t)] = positions;
+        return positions;
+    }
+
+    /// <summary>RoPE tables covering at least <paramref name="positions"/> positions, grown by doubling (a 128k-context
+    /// config would otherwise allocate its full tables up front).</summary>
+    private (Tensor Cos, Tensor Sin) RopeTablesFor(int positions)
+    {
+        if (_cos is null || _cos.Dim(0) < positions)
+        {
+            int n = Math.Max(positions, Math.Min(Config.MaxPositionEmbeddings, Math.Max(256, (_cos?.Dim(0) ?? 0) * 2)));
+            _cos?.Dispose();
+            _sin?.Dispose();
+            (_cos, _sin) = RopeTables.Create(Backend, Config, n);
+        }
+        return (_cos, _sin!);
+    }
+
+    // ==== parameters, memory, saving ==============================================================
+
+    /// <summary>Every trainable parameter (full training, or LoRA matrices swapped into the projections), once each.</summary>
+    public IEnumerable<Var> Parameters()
+    {
+        var seen = new HashSet<Var>(ReferenceEqualityComparer.Instance);
+        IEnumerable<Var> All()
+        {
+            yield return Embedding;
+            foreach (var l in Layers)
+            {
+                yield return l.InputNorm;
+                yield return l.PostAttentionNorm;
+                foreach (var (_, p) in l.Projections)
+                    foreach (var v in p.Parameters) yield return v;
+            }
+            yield return FinalNorm;
+            foreach (var v in LmHead.Parameters) yield return v;
+        }
+        foreach (var v in All())
+            if (v.RequiresGrad && seen.Add(v)) yield return v;
+    }
+
+    /// <summary>Every projection of the model with its PEFT module path (e.g. <c>model.layers.3.self_attn.q_proj</c>, <c>lm_head</c>).</summary>
+    public IEnumerable<(string Path, LinearLayer Layer)> Projections()
+    {
+        foreach (var l in Layers)
+            foreach (var (module, p) in l.Projections)
+                yield return ($"model.layers.{l.Index}.{(module is "gate_proj" or "up_proj" or "down_proj" ? "mlp" : "self_attn")}.{module}", p);
+        yield return ("lm_head", LmHead);
+    }
+
+    /// <summary>Registers frozen weights (by dtype) and trainable parameters with <paramref name="ledger"/>.</summary>
+    public void RegisterMemory(MemoryLedger ledger)
+    {
+        var frozen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var v in new[] { Embedding, FinalNorm }.Concat(Layers.SelectMany(l => new[] { l.InputNorm, l.PostAttentionNorm })))
+            if (!v.RequiresGrad) ledger.AddFrozen(v.Value);
+        foreach (var (_, p) in Projections())
+            if (p.Frozen is { } w && !(Config.TieWordEmbeddings && ReferenceEquals(p, LmHead))) ledger.AddFrozen(w);
+        ledger.AddParameters(Parameters());
+    }
+
+    /// <summary>Bytes of every weight of the base model in its stored form (tied LM head counted once).</summary>
+    public long WeightBytes()
+    {
+        long bytes = Embedding.Value.Bytes + FinalNorm.Value.Bytes;
+        foreach (var l in Layers) bytes += l.InputNorm.Value.Bytes + l.PostAttentionNorm.Value.Bytes;
+        foreach (var (_, p) in Projections())
+        {
+            if (Config.TieWordEmbeddings && ReferenceEquals(p, LmHead)) continue;
+            bytes += p.Frozen?.Bytes ?? p.DenseWeight?.Bytes ?? 0;
+        }
+        return bytes;
+    }
+
+    /// <summary>
+    /// Writes the model as a Hugging Face folder (config.json + model.safetensors, sharded above
+    /// <paramref name="maxShardBytes"/>), weights in their current dtypes (or <paramref name="dtype"/>), atomically per file.
+    /// Projections must be dense (merge LoRA first; NF4 models are written by the quantizer).
+    /// </summary>
+    public void Save(string folder, DType? dtype = null, string? tokenizerFrom = null, long maxShardBytes = 5L << 30)
+    {
+        var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal)
+        {
+            [LlamaTensorNames.Embedding] = Embedding.Value,
+            [LlamaTensorNames.FinalNorm] = FinalNorm.Value,
+        };
+        foreach (var l in Layers)
+        {
+            byName[LlamaTensorNames.InputNorm(l.Index)] = l.InputNorm.Value;
+            byName[LlamaTensorNames.PostAttentionNorm(l.Index)] = l.PostAttentionNorm.Value;
+        }
+        foreach (var (path, p) in Projections())
+            byName[path + ".weight"] = p.DenseWeight ?? throw new InvalidOperationException($"{path} is not stored densely ({p.GetType().Name}); merge or dequantize it before saving");
+        var converted = new List<Tensor>();
+        try
+        {
+            var tensors = LlamaTensorNames.Expected(Config).Select(e =>
+            {
+                var t = byName[e.Name];
+                if (dtype is DType want && want != t.DType) { t = t.Cast(want); converted.Add(t); }
+                return (e.Name, t);
+            }).ToList();
+            Directory.CreateDirectory(folder);
+            SafetensorsWriter.SaveSharded(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+            Config.Save(Path.Combine(folder, ModelFolder.Config));
+            if (tokenizerFrom is not null) ModelFolder.CopyTokenizerFiles(tokenizerFrom, folder);
+        }
+        finally
+        {
+            foreach (var t in converted) t.Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var l in Layers) l.Dispose();
+        LmHead.Dispose();
+        Embedding.Dispose();
+        FinalNorm.Dispose();
+        foreach (var t in _trainingPositions.Values) t.Dispose();
+        _trainingPositions.Clear();
+        _cos?.Dispose();
+        _sin?.Dispose();
+    }
+}
