@@ -6,5 +6,7 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
 {
     DevicesCommand.Create(),
     DataCommand.Create(),
+    GenerateCommand.Create(),
+    EvalCommand.Create(),
 };
 return CliRunner.Run(root, args);
