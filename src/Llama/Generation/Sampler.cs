@@ -48,8 +48,21 @@ public sealed class Sampler
         for (int i = 0; i < n; i++) sum += _probs[i] = Math.Exp((logits[i] - max) / _options.Temperature);
         for (int i = 0; i < n; i++) { _probs[i] /= sum; _order[i] = i; }
 
-        // Most likely first; ties broken by id so the order (and the draw) is reproducible.
         var probs = _probs;
+        if (_options.TopK == 0 && _options.TopP >= 1f)
+        {
+            // Plain temperature sampling needs no order: draw in id order (a full sort of a 50k vocabulary would
+            // cost more than a decode step of a small model).
+            double v = _random.NextDouble();
+            for (int i = 0; i < n; i++)
+            {
+                v -= probs[i];
+                if (v < 0) return i;
+            }
+            return ArgMax(logits);   // rounding left u just above the total: the mode is as good a pick as any
+        }
+
+        // Most likely first; ties broken by id so the order (and the draw) is reproducible.
         Array.Sort(_order, (a, b) => probs[b] != probs[a] ? probs[b].CompareTo(probs[a]) : a.CompareTo(b));
 
         int keep = _options.TopK > 0 ? Math.Min(_options.TopK, n) : n;

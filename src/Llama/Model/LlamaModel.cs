@@ -161,29 +161,52 @@ public sealed class LlamaModel : IDisposable
         try
         {
             var rope = new RopeContext(cos, sin, positions);
-            var x = tape.Embedding(Embedding, tokens);
-            foreach (var layer in Layers)
-                x = Checkpoint.Run(tape, (tp, h) => layer.Forward(tp, h, rope, cache), x, CheckpointLayers && cache is null);
-            cache?.Advance(t);
+            float eps = (float)Config.RmsNormEps;
+            if (tape.GradEnabled)
+            {
+                if (lastPositionOnly) throw new InvalidOperationException("lastPositionOnly is for inference: run it inside tape.NoGrad()");
+                var x = tape.Embedding(Embedding, tokens);
+                foreach (var layer in Layers)
+                    x = Checkpoint.Run(tape, (tp, h) => layer.Forward(tp, h, rope, cache), x, CheckpointLayers);
+                return LmHead.Forward(tape, tape.RmsNorm(x, FinalNorm, eps));
+            }
 
+            // Inference: each layer runs on a private tape that is released as soon as its output exists, so only
+            // one layer's intermediates are ever alive (a no-grad tape would otherwise keep all of them to the end).
+            var hidden = InferenceStep(tape, tp => tp.Embedding(Embedding, tokens));
+            foreach (var layer in Layers)
+            {
+                using var input = Var.Constant(hidden);
+                hidden = InferenceStep(tape, tp => layer.Forward(tp, input, rope, cache));
+            }
+            cache?.Advance(t);
             if (lastPositionOnly && t > 1)
             {
-                if (tape.GradEnabled) throw new InvalidOperationException("lastPositionOnly is for inference: run it inside tape.NoGrad()");
                 var last = Tensor.Empty(Backend, b, 1, Config.HiddenSize);
                 for (int i = 0; i < b; i++)
-                    using (var src = x.Value.View(((long)i * t + t - 1) * Config.HiddenSize, 1, 1, Config.HiddenSize))
+                    using (var src = hidden.View(((long)i * t + t - 1) * Config.HiddenSize, 1, 1, Config.HiddenSize))
                     using (var dst = last.View((long)i * Config.HiddenSize, 1, 1, Config.HiddenSize))
                         Backend.Copy(src, dst);
-                using var lastVar = Var.Constant(last);
-                return LmHead.Forward(tape, tape.RmsNorm(lastVar, FinalNorm, (float)Config.RmsNormEps));
+                hidden.Dispose();
+                hidden = last;
             }
-            return LmHead.Forward(tape, tape.RmsNorm(x, FinalNorm, (float)Config.RmsNormEps));
+            using var final = Var.Constant(hidden);
+            return LmHead.Forward(tape, tape.RmsNorm(final, FinalNorm, eps));
         }
         finally
         {
             // Training positions are cached for the backward pass (RoPE's backward reads them); inference ones are not.
             if (!ReferenceEquals(positions, _trainingPositions.GetValueOrDefault((b, t)))) positions.Dispose();
         }
+    }
+
+    /// <summary>Runs <paramref name="step"/> on a private no-grad tape and returns (a view of) its output, outliving the tape.</summary>
+    private Tensor InferenceStep(Tape outer, Func<Tape, Var> step)
+    {
+        using var tape = new Tape(Backend, outer.Profiler);
+        using var _ = tape.NoGrad();
+        var y = step(tape);
+        return y.Value.Reshape(y.Value.ShapeArray());
     }
 
     /// <summary>I32 positions [B·T]: start..start+T−1 for every sequence of the batch.</summary>
