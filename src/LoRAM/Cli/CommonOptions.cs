@@ -16,6 +16,11 @@ internal static class CommonOptions
     public static Option<string> Model(string description = "Hugging Face LLaMA folder (config.json, *.safetensors, tokenizer).") =>
         new("--model") { Description = description, Required = true };
 
+    public static Option<string?> Adapter() => new("--adapter")
+    {
+        Description = "PEFT LoRA adapter folder to apply (unmerged) on top of the model.",
+    };
+
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON on stdout." };
 
     /// <summary>The backend of <c>--device</c> (or the default).</summary>
@@ -24,6 +29,25 @@ internal static class CommonOptions
         if (string.IsNullOrWhiteSpace(device)) return Backends.Create(Environment.GetEnvironmentVariable("LORAM_DEVICE"));
         try { return Backends.Create(device); }
         catch (ArgumentException e) { throw new UserInputException($"--device: {e.Message}", e); }
+    }
+
+    /// <summary>Loads a model folder for inference, with the adapter of <paramref name="adapterFolder"/> attached when given
+    /// (the adapter then belongs to the model: disposing the model frees it).</summary>
+    public static LlamaModel LoadModel(string folder, Backend backend, string? adapterFolder)
+    {
+        var model = LoadModel(folder, backend);
+        if (adapterFolder is null) return model;
+        try
+        {
+            if (!Directory.Exists(adapterFolder)) throw new UserInputException($"{adapterFolder}: no such adapter folder");
+            Lora.LoraAdapter.Load(adapterFolder, model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Loads a model folder for inference (frozen weights in their stored dtype).</summary>

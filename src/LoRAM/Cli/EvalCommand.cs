@@ -16,19 +16,20 @@ internal static class EvalCommand
             Description = "File of token ids: one sequence per line, ids separated by whitespace or commas.", Required = true,
         };
         var batch = new Option<int>("--batch") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
+        var adapter = CommonOptions.Adapter();
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
 
         var command = new Command("eval", "Score a model: mean negative log-likelihood of each next token, and perplexity.")
         {
-            model, tokens, batch, device, json,
+            model, adapter, tokens, batch, device, json,
         };
         command.SetAction(parse =>
         {
             int batchSize = parse.GetValue(batch);
             if (batchSize < 1) throw new UserInputException($"--batch must be 1 or more, got {batchSize}");
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
-            using var llama = CommonOptions.LoadModel(parse.GetValue(model)!, backend);
+            using var llama = CommonOptions.LoadModel(parse.GetValue(model)!, backend, parse.GetValue(adapter));
             var sequences = TokenFile.Read(parse.GetValue(tokens)!, llama.Config.VocabSize);
             var clock = Stopwatch.StartNew();
             var score = NextTokenScorer.Score(llama, sequences, batchSize);

@@ -19,12 +19,13 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Keep only the K most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 0 };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend the BOS token to the prompt." };
+        var adapter = CommonOptions.Adapter();
         var device = CommonOptions.Device();
         var json = new Option<bool>("--json") { Description = "After the text, print the timing summary as JSON on stderr." };
 
         var command = new Command("generate", "Continue a prompt with a model, streaming the text as it is generated.")
         {
-            model, prompt, maxNew, temperature, topP, topK, seed, noBos, device, json,
+            model, adapter, prompt, maxNew, temperature, topP, topK, seed, noBos, device, json,
         };
         command.SetAction(parse =>
         {
@@ -36,7 +37,7 @@ internal static class GenerateCommand
 
             var folder = parse.GetValue(model)!;
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
-            using var llama = CommonOptions.LoadModel(folder, backend);
+            using var llama = CommonOptions.LoadModel(folder, backend, parse.GetValue(adapter));
             ITokenizer tokenizer;
             try { tokenizer = Tokenizers.Load(folder); }
             catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
