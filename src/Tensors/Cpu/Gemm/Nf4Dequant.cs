@@ -13,7 +13,7 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 /// </summary>
 internal static unsafe class Nf4Dequant
 {
-    private static readonly float[] s_levels = Nf4Matrix.Levels.ToArray();
+    internal static readonly float[] s_levels = Nf4Matrix.Levels.ToArray();
 
     /// <summary>dst[0..count) = ŵ[flat .. flat + count) of the matrix with packed codes <paramref name="codes"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -49,6 +49,7 @@ internal static unsafe class Nf4Dequant
                         Avx.Store(dst + 8, Lookup8(low, high, Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(first, 8))));
                     }
                 }
+                if (flat == blockEnd) continue;
                 for (int c = 0; c < 16; c++) lut[c] = levels[c] * scale;
                 for (; flat + 1 < blockEnd; flat += 2, dst += 2)
                 {

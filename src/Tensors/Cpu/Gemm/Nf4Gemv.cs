@@ -48,6 +48,91 @@ internal static unsafe class Nf4Gemv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotRows(MatrixA a, MatrixB b, float* c, float alpha, float beta, GemmKernel isa, int j0, int j1)
     {
+        if (isa == GemmKernel.Avx512 && a.K % Nf4Matrix.BlockSize == 0) DotRowsFused(a, b, c, alpha, beta, j0, j1);
+        else DotRowsBuffered(a, b, c, alpha, beta, isa, j0, j1);
+    }
+
+    /// <summary>
+    /// AVX-512, decoded in registers: x is first split per 32 elements into its 16 even and 16 odd elements, so the
+    /// high nibbles of 16 code bytes (even elements) and the low nibbles (odd elements) each feed one vpermps of the
+    /// block's 16-entry table (levels·absmax) and one FMA, with no interleaving shuffles. vpermps reads only the low
+    /// 4 bits of an index, so the low nibble needs no mask. Four accumulators per row hide the FMA latency.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRowsFused(MatrixA a, MatrixB b, float* c, float alpha, float beta, int j0, int j1)
+    {
+        int m = a.M, k = a.K, n = b.N, blocks = k / Nf4Matrix.BlockSize;
+        float* xs = Scratch.Current.Get(Scratch.PackedA, (long)m * k);
+        for (int r = 0; r < m; r++)
+        {
+            float* src = a.P + (long)r * k, dst = xs + (long)r * k;
+            for (int q = 0; q < k; q += 32)
+                for (int t = 0; t < 16; t++) { dst[q + t] = src[q + 2 * t]; dst[q + 16 + t] = src[q + 2 * t + 1]; }
+        }
+        // Rows past m alias row 0: computed and discarded, so one loop body serves 2 ≤ m ≤ 4.
+        float* x0 = xs, x1 = xs + (m > 1 ? k : 0), x2 = xs + (m > 2 ? 2L * k : 0), x3 = xs + (m > 3 ? 3L * k : 0);
+        float* sums = stackalloc float[MaxRows];
+        fixed (float* levelsPtr = Nf4Dequant.s_levels)
+        {
+            var levels = Avx512F.LoadVector512(levelsPtr);
+            for (int j = j0; j < j1; j++)
+            {
+                byte* codes = b.P + ((long)j * k >> 1);
+                float* scales = b.Absmax + (long)j * blocks;
+                if (m == 1)
+                {
+                    Vector512<float> e0 = default, o0 = default, e1 = default, o1 = default;
+                    for (int blk = 0; blk < blocks; blk++, codes += 32)
+                    {
+                        var table = Avx512F.Multiply(levels, Vector512.Create(scales[blk]));
+                        float* x = x0 + blk * 64;
+                        var v0 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(codes));
+                        var v1 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(codes + 16));
+                        e0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x), Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(v0, 4)), e0);
+                        o0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + 16), Avx512F.PermuteVar16x32(table, v0), o0);
+                        e1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + 32), Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(v1, 4)), e1);
+                        o1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x + 48), Avx512F.PermuteVar16x32(table, v1), o1);
+                    }
+                    sums[0] = Vector512.Sum(Avx512F.Add(Avx512F.Add(e0, o0), Avx512F.Add(e1, o1)));
+                }
+                else
+                {
+                    Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, t0 = default, t1 = default, t2 = default, t3 = default;
+                    for (int blk = 0; blk < blocks; blk++)
+                    {
+                        var table = Avx512F.Multiply(levels, Vector512.Create(scales[blk]));
+                        for (int half = 0; half < 2; half++, codes += 16)
+                        {
+                            int at = blk * 64 + half * 32;
+                            var v = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(codes));
+                            var even = Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(v, 4));
+                            var odd = Avx512F.PermuteVar16x32(table, v);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x0 + at), even, s0);
+                            t0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x0 + at + 16), odd, t0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x1 + at), even, s1);
+                            t1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x1 + at + 16), odd, t1);
+                            s2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x2 + at), even, s2);
+                            t2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x2 + at + 16), odd, t2);
+                            s3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x3 + at), even, s3);
+                            t3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x3 + at + 16), odd, t3);
+                        }
+                    }
+                    sums[0] = Vector512.Sum(Avx512F.Add(s0, t0)); sums[1] = Vector512.Sum(Avx512F.Add(s1, t1));
+                    sums[2] = Vector512.Sum(Avx512F.Add(s2, t2)); sums[3] = Vector512.Sum(Avx512F.Add(s3, t3));
+                }
+                for (int r = 0; r < m; r++)
+                {
+                    float* y = c + (long)r * n + j;
+                    *y = beta == 0f ? alpha * sums[r] : alpha * sums[r] + beta * *y;
+                }
+            }
+        }
+    }
+
+    /// <summary>Other vector widths: row j decoded into an L1 buffer, then dotted with each row of x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRowsBuffered(MatrixA a, MatrixB b, float* c, float alpha, float beta, GemmKernel isa, int j0, int j1)
+    {
         int m = a.M, k = a.K, n = b.N;
         float* w = Scratch.Current.Get(Scratch.Row, k);
         float* sums = stackalloc float[MaxRows];
