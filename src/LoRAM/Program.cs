@@ -8,5 +8,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     DataCommand.Create(),
     GenerateCommand.Create(),
     EvalCommand.Create(),
+    QuantizeCommand.Create(),
 };
 return CliRunner.Run(root, args);

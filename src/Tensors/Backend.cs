@@ -134,6 +134,27 @@ public abstract class Backend : IDisposable
     /// </summary>
     public abstract void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f);
 
+    /// <summary>
+    /// C = alpha · A · op(Ŵ) + beta · C for an NF4 matrix W [out, in] (<see cref="Nf4Matrix"/>), dequantized on the
+    /// fly inside the product — each piece of Ŵ = NF4[code]·absmax is decoded as the kernel loads it, never a float32
+    /// copy of W. <paramref name="transW"/>: op(Ŵ) = Ŵᵀ, A [.., in] and C [.., out] (a frozen linear's forward
+    /// y = x·Ŵᵀ); otherwise op(Ŵ) = Ŵ, A [.., out] and C [.., in] (its input gradient dx = dy·Ŵ). A and C are F32,
+    /// viewed as matrices; with beta = 0, C's prior contents are ignored. The result equals dequantize-then-
+    /// <see cref="Gemm"/> up to float32 rounding of the sums.
+    /// </summary>
+    public abstract void Nf4Gemm(Tensor a, Nf4Matrix w, bool transW, Tensor c, float alpha = 1f, float beta = 0f);
+
+    /// <summary>Shape checks shared by both backends' <see cref="Nf4Gemm"/>: returns (m, n, k) of C[m, n] = A[m, k]·op(Ŵ)[k, n].</summary>
+    protected static (int M, int N, int K) Nf4GemmShape(Tensor a, Nf4Matrix w, bool transW, Tensor c)
+    {
+        w.Validate("Nf4Gemm");
+        if (a.DType != DType.F32 || c.DType != DType.F32) throw new ArgumentException($"Nf4Gemm: A and C must be F32 (got {a.DType}, {c.DType})");
+        int k = transW ? w.Cols : w.Rows, n = transW ? w.Rows : w.Cols;
+        if (a.Cols != k || c.Cols != n || a.Rows != c.Rows)
+            throw new ArgumentException($"Nf4Gemm: shapes do not agree: A[{string.Join(", ", a.ShapeArray())}] · W[{w.Rows}, {w.Cols}]{(transW ? "ᵀ" : "")} → C[{string.Join(", ", c.ShapeArray())}]");
+        return (a.Rows, n, k);
+    }
+
     // ==== elementwise (equal lengths; output may alias an input) ================================
 
     /// <summary>y = a + b.</summary>

@@ -77,6 +77,25 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
+    /// <summary>C = alpha·A·op(Ŵ) + beta·C with ŵ_i = NF4[code_i]·absmax_{i/64} (high nibble = even element), in double.</summary>
+    public override void Nf4Gemm(Tensor a, Nf4Matrix w, bool transW, Tensor c, float alpha = 1, float beta = 0)
+    {
+        var (m, n, k) = Nf4GemmShape(a, w, transW, c);
+        var codes = Bytes(w.Codes).ToArray();
+        var absmax = F(w.Absmax).ToArray();
+        var wf = new float[(long)w.Rows * w.Cols];
+        for (int i = 0; i < wf.Length; i++)
+            wf[i] = Nf4Matrix.Levels[i % 2 == 0 ? codes[i / 2] >> 4 : codes[i / 2] & 0xF] * absmax[i / Nf4Matrix.BlockSize];
+        var A = F(a).ToArray(); var C = F(c);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++) s += (double)A[i * k + p] * wf[transW ? j * k + p : p * n + j];
+                C[i * n + j] = (float)(alpha * s + (beta == 0 ? 0 : beta * (double)C[i * n + j]));
+            }
+    }
+
     private static string Shape(Tensor t) => "[" + string.Join(",", t.ShapeArray()) + "]";
 
     private static void Map(Tensor x, Tensor y, Func<double, double> f)

@@ -126,6 +126,7 @@ public sealed partial class IlgpuBackend : Backend
     public override void Dispose()
     {
         base.Dispose();
+        _nf4Levels?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

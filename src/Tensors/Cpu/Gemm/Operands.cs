@@ -21,10 +21,13 @@ internal readonly unsafe struct MatrixA(float* p, int m, int k, bool trans)
 
 /// <summary>op(B) of one batch entry as a k×n matrix in its stored dtype (F32, BF16 or F16):
 /// element (p, j) lives at <c>P[p·n + j]</c>, or at <c>P[j·k + p]</c> when B is stored transposed ([n, k]).
-/// B is never widened as a whole; packing and the GEMV paths convert the pieces they touch.</summary>
-internal readonly unsafe struct MatrixB(byte* p, DType dtype, int k, int n, bool trans)
+/// B is never widened as a whole; packing and the GEMV paths convert the pieces they touch.
+/// DType U8 is an NF4 matrix (<see cref="Nf4Matrix"/>): P holds the packed codes of the stored matrix and
+/// <see cref="Absmax"/> its per-64 scales; element (p, j) is flat element <see cref="Flat"/> of the stored matrix.</summary>
+internal readonly unsafe struct MatrixB(byte* p, DType dtype, int k, int n, bool trans, float* absmax = null)
 {
     public readonly byte* P = p;
+    public readonly float* Absmax = absmax;
     public readonly DType DType = dtype;
     public readonly int K = k, N = n;
     public readonly bool Trans = trans;
@@ -39,5 +42,18 @@ internal readonly unsafe struct MatrixB(byte* p, DType dtype, int k, int n, bool
         get => Widen.One(Address(p, j), DType);
     }
 
-    public MatrixB At(byte* p) => new(p, DType, K, N, Trans);
+    public MatrixB At(byte* p) => new(p, DType, K, N, Trans, Absmax);
+
+    /// <summary>Index of element (p, j) in the row-major stored matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long Flat(int p, int j) => Trans ? (long)j * K + p : (long)p * N + j;
+
+    /// <summary>dst[0..count) = float32 of the count elements that follow (p, j) in storage order
+    /// (along k when transposed, along n otherwise): a BF16/F16 widening or an NF4 dequantization.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Load(int p, int j, float* dst, int count, GemmKernel isa)
+    {
+        if (DType == DType.U8) Nf4Dequant.Run(P, Absmax, Flat(p, j), dst, count, isa);
+        else Widen.Run(Address(p, j), DType, dst, count, isa);
+    }
 }

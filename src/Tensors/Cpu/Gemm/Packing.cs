@@ -5,7 +5,7 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 /// micro-kernel reads it (GotoBLAS): A into panels of MR rows, each stored k-major (MR values per k), and B into
 /// panels of NR columns, each stored k-major (NR values per k). Rows or columns past the matrix edge are zero, so
 /// the kernel never branches on them. Packing is also where transposes disappear and where BF16/F16 B is widened
-/// to float32 — one panel at a time, so a frozen weight is never materialised as float32.
+/// (or NF4 B dequantized) to float32 — one panel at a time, so a frozen weight is never materialised as float32.
 /// </summary>
 internal static unsafe class Packing
 {
@@ -68,7 +68,7 @@ internal static unsafe class Packing
                 for (int p = 0; p < kc; p++)
                 {
                     float* dp = d + p * nr;
-                    Widen.Run(b.Address(p0 + p, j0 + jp), b.DType, dp, cols, isa);
+                    b.Load(p0 + p, j0 + jp, dp, cols, isa);
                     for (int jj = cols; jj < nr; jj++) dp[jj] = 0f;
                 }
             }
@@ -77,7 +77,7 @@ internal static unsafe class Packing
                 // Stored [n, k]: widen each column's run of kc values into `row`, then scatter it with stride nr.
                 for (int jj = 0; jj < cols; jj++)
                 {
-                    Widen.Run(b.Address(p0, j0 + jp + jj), b.DType, row, kc, isa);
+                    b.Load(p0, j0 + jp + jj, row, kc, isa);
                     float* dp = d + jj;
                     for (int p = 0; p < kc; p++) dp[p * nr] = row[p];
                 }
