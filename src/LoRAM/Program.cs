@@ -9,5 +9,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     GenerateCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),
+    MergeCommand.Create(),
 };
 return CliRunner.Run(root, args);

@@ -55,6 +55,9 @@ internal static class CommonOptions
     {
         if (!Directory.Exists(folder)) throw new UserInputException($"{folder}: no such model folder");
         if (!File.Exists(Path.Combine(folder, ModelFolder.Config))) throw new UserInputException($"{folder}: not a model folder (no config.json)");
+        // A quantized folder (loram quantize) loads its NF4 projections as such: QLoRAM's frozen base.
+        if (Quantization.QuantizedCheckpoint.IsQuantized(folder))
+            options = (options ?? new LlamaModelOptions()) with { LinearLoader = Quantization.QuantizedCheckpoint.TryLoadLinear };
         try { return LlamaModel.Load(folder, backend, options); }
         catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
     }

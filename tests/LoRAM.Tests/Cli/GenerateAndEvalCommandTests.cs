@@ -17,7 +17,7 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
 
     private static (int Code, string Output, string Error) Run(params string[] args)
     {
-        var root = new RootCommand { GenerateCommand.Create(), EvalCommand.Create() };
+        var root = new RootCommand { GenerateCommand.Create(), EvalCommand.Create(), QuantizeCommand.Create(), MergeCommand.Create() };
         var output = new StringWriter();
         var error = new StringWriter();
         try
@@ -123,5 +123,70 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
         var (code, _, error) = Run("generate", "--model", model, "--prompt", "x", flag, value);
         Assert.Equal(2, code);
         Assert.DoesNotContain('\n', error.Trim());
+    }
+
+    [Fact]
+    public void Eval_and_generate_load_an_nf4_quantized_folder_and_its_perplexity_stays_close()
+    {
+        var model = Path.Combine(_dir, "model");
+        RandomLlama.Write(model, RandomLlama.Config(hidden: 64, intermediate: 128), dtype: DType.F32);
+        var quantized = Path.Combine(_dir, "nf4");
+        Assert.Equal(0, Run("quantize", "--model", model, "--out", quantized, "--double-quant").Code);
+        var file = Path.Combine(_dir, "tokens.txt");
+        var rng = new Random(4);
+        File.WriteAllLines(file, Enumerable.Range(0, 4).Select(_ => string.Join(' ', Enumerable.Range(0, 24).Select(_ => rng.Next(256)))));
+
+        double Nll(string folder)
+        {
+            var (code, output, error) = Run("eval", "--model", folder, "--tokens", file, "--json");
+            Assert.True(code == 0, error);
+            using var json = JsonDocument.Parse(output);
+            return json.RootElement.GetProperty("nll").GetDouble();
+        }
+        double full = Nll(model), nf4 = Nll(quantized);
+        Assert.NotEqual(full, nf4);                       // the NF4 weights really are used
+        Assert.True(Math.Abs(nf4 - full) < 0.05 * full, $"NLL {full:F4} (F32) vs {nf4:F4} (NF4)");
+
+        using (var cpu = new CpuBackend(1))
+        using (var llama = CommonOptions.LoadModel(quantized, cpu))
+            Assert.All(llama.Layers.SelectMany(l => l.Projections), p => Assert.IsType<LoRAM.Quantization.Nf4FrozenWeight>(((FrozenLinear)p.Layer).Weight));
+        Assert.Equal(0, Run("generate", "--model", quantized, "--prompt", "Hi", "--max-new-tokens", "4").Code);
+    }
+
+    [Fact]
+    public void Merged_model_scores_exactly_like_the_model_with_the_adapter_applied()
+    {
+        var model = Path.Combine(_dir, "model");
+        RandomLlama.Write(model, dtype: DType.F32);
+        var adapterDir = Path.Combine(_dir, "adapter");
+        using (var cpu = new CpuBackend(1))
+        using (var llama = LlamaModel.Load(model, cpu))
+        {
+            var lora = LoRAM.Lora.LoraAdapter.Attach(llama, new LoRAM.Lora.LoraSettings { TargetModules = ["q_proj", "up_proj", "lm_head"] }, seed: 2);
+            foreach (var (_, layer) in lora.Layers)
+                cpu.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, (int)layer.B.Value.Length).Select(i => MathF.Sin(i) * 0.1f).ToArray().AsSpan()), layer.B.Value);
+            lora.Save(adapterDir);
+        }
+        var file = Path.Combine(_dir, "tokens.txt");
+        File.WriteAllLines(file, ["256 10 20 30 40 50", "256 99 98 97"]);
+        var merged = Path.Combine(_dir, "merged");
+        var (code, _, error) = Run("merge", "--model", model, "--adapter", adapterDir, "--out", merged);
+        Assert.True(code == 0, error);
+        Assert.DoesNotContain(Directory.GetDirectories(_dir), d => d.Contains(".tmp-"));
+
+        double Nll(params string[] args)
+        {
+            var (c, output, e) = Run(["eval", "--tokens", file, "--json", .. args]);
+            Assert.True(c == 0, e);
+            using var json = JsonDocument.Parse(output);
+            return json.RootElement.GetProperty("nll").GetDouble();
+        }
+        double applied = Nll("--model", model, "--adapter", adapterDir), folded = Nll("--model", merged), plain = Nll("--model", model);
+        Assert.Equal(applied, folded, 1e-5);
+        Assert.True(Math.Abs(applied - plain) > 1e-3, "the adapter changes the model");
+
+        (code, _, error) = Run("merge", "--model", model, "--adapter", adapterDir, "--out", merged);
+        Assert.Equal(2, code);
+        Assert.Contains("already exists", error);
     }
 }
