@@ -28,6 +28,7 @@ internal static class IlgpuCheck
         public Backend B { get; } = backend;
         public Tensor F(float[] data, params int[] shape) => Own(Tensor.FromArray(B, data, shape));
         public Tensor I(int[] data, params int[] shape) => Own(Tensor.FromArray(B, data, shape));
+        public Tensor U8(byte[] data) => Own(Tensor.FromSpan<byte>(B, data, DType.U8, data.Length));
         public Tensor E(params int[] shape) => Own(Tensor.Empty(B, shape));
         public Tensor E(DType dtype, params int[] shape) => Own(Tensor.Empty(B, dtype, shape));
         public Tensor Cast(Tensor t, DType dtype) => Own(t.Cast(dtype));
@@ -162,6 +163,33 @@ internal static class IlgpuCheck
             {
                 Tensor ta = x.F(a, m, kd), tw = x.F(w, n, kd), tc = x.E(m, n);
                 return new(() => x.B.Gemm(ta, false, tw, true, tc), () => tc.ToFloatArray());
+            });
+            // NF4 weights: random codes and positive block scales, the same bytes on both backends.
+            var rng = new System.Random(11);
+            int k4 = small ? 192 : kd;   // NF4 needs whole blocks of 64 along k
+            var codes = new byte[(long)n * k4 / 2];
+            rng.NextBytes(codes);
+            float[] absmax = Random(n * k4 / Nf4Matrix.BlockSize, 12).Select(v => 0.05f + Math.Abs(v)).ToArray();
+            Nf4Matrix Nf4(Inputs x) =>
+                new(x.U8(codes), x.F(absmax, absmax.Length), n, k4);
+            yield return new("nf4 linear x·Ŵᵀ", $"{m}x{k4}x{n}", 1e-5, 2.0 * m * n * k4, x =>
+            {
+                Tensor ta = x.F(Random(m * k4, 3), m, k4), tc = x.E(m, n);
+                var w4 = Nf4(x);
+                return new(() => x.B.Nf4Gemm(ta, w4, true, tc), () => tc.ToFloatArray());
+            });
+            yield return new("nf4 decode x·Ŵᵀ", $"1x{k4}x{n}", 1e-5, 2.0 * n * k4, x =>
+            {
+                Tensor ta = x.F(a[..k4], 1, k4), tc = x.E(1, n);
+                var w4 = Nf4(x);
+                return new(() => x.B.Nf4Gemm(ta, w4, true, tc), () => tc.ToFloatArray());
+            });
+            float[] dyNf4 = Random(m * n, 13);
+            yield return new("nf4 dx = dy·Ŵ", $"{m}x{n}x{k4}", 1e-5, 2.0 * m * n * k4, x =>
+            {
+                Tensor tdy = x.F(dyNf4, m, n), tc = x.E(m, k4);
+                var w4 = Nf4(x);
+                return new(() => x.B.Nf4Gemm(tdy, w4, false, tc), () => tc.ToFloatArray());
             });
             float[] c0 = Random(kd * n, 5), dy = Random(m * n, 6);
             yield return new("gemm dx = dy·W BF16", $"{m}x{n}x{kd}", 1e-5, 2.0 * m * n * kd, x =>
