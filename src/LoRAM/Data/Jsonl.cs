@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using LoRAM.Cli;
+using LoRAM.Llama;
 
 namespace LoRAM.Data;
 
