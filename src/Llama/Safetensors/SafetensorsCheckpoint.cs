@@ -58,7 +58,9 @@ public sealed class SafetensorsCheckpoint : IDisposable
         Dictionary<string, string> weightMap;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { AllowDuplicateProperties = false });
+            var bytes = File.ReadAllBytes(indexPath);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw LlamaFormatException.In(indexPath, "not valid UTF-8 text");
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw LlamaFormatException.In(indexPath, $"expected a JSON object, found {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)

@@ -79,6 +79,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataBytes)
     {
+        // JsonDocument checks UTF-8 only when a name is read, and then throws InvalidOperationException: check first.
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw LlamaFormatException.In(path, "header is not valid UTF-8 text");
         JsonDocument doc;
         // The header was checked against the file size above, so this copy is at most the file's own size.
         try { doc = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = false }); }

@@ -50,9 +50,13 @@ public static class Tokenizers
     /// <summary>Reads and parses a JSON file; unreadable files and bad JSON (duplicate keys included) are format errors naming it.</summary>
     private static JsonDocument ParseJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
-        catch (JsonException e) { throw LlamaFormatException.In(path, $"not valid JSON ({e.Message})", e); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(path, $"cannot read ({e.Message})", e); }
+        // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException: check first.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw LlamaFormatException.In(path, "not valid UTF-8 text");
+        try { return JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
+        catch (JsonException e) { throw LlamaFormatException.In(path, $"not valid JSON ({e.Message})", e); }
     }
 
     /// <summary>A Hugging Face tokenizer.json whose model is byte-level BPE (LLaMA-3, SmolLM, GPT-2 style).</summary>
