@@ -17,9 +17,15 @@ public sealed class TinyLlamaFolder : IDisposable
     {
         TinyLlama.Write(_dir.Path);
         Weights = new SafetensorsImage(File.ReadAllBytes(_dir.File(ModelFolder.Weights)));
+        using var cpu = new CpuBackend(1);
+        using var weights = LlamaWeights.Load(_dir.Path, cpu);
+        weights.Save(Sharded, tokenizerFrom: _dir.Path, maxShardBytes: 40_000);
     }
 
     public string Path => _dir.Path;
+
+    /// <summary>The same model saved as several shards with model.safetensors.index.json.</summary>
+    public string Sharded => _dir.File("sharded");
     public SafetensorsImage Weights { get; }
 
     /// <summary>A fresh folder holding this model's config and tokenizer, and <paramref name="weights"/> as model.safetensors.</summary>
