@@ -12,8 +12,15 @@ internal static class CliRunner
     {
         try
         {
+            // Flag errors are bad input too: one line and exit 2, not System.CommandLine's help page and exit 1.
+            var parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                Console.Error.WriteLine($"loram: error: {OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (--help shows the usage)");
+                return 2;
+            }
             // Our handler, not System.CommandLine's: its default one would print a stack trace and return 1 for bad input.
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (UserMessage(e) is string message)
         {

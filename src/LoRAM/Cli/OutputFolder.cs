@@ -33,7 +33,8 @@ public static class OutputFolder
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(probe); } catch (Exception d) when (d is IOException or UnauthorizedAccessException) { }
-            throw new UserInputException($"{path}: the folder is not writable ({Reason(e)})", e);
+            string why = e is FileNotFoundException or DirectoryNotFoundException ? "files cannot be created in it" : Reason(e).Replace(probe, "a new file");
+            throw new UserInputException($"{path}: the folder is not writable ({why})", e);
         }
 
         if (bytesNeeded > 0)
