@@ -82,7 +82,7 @@ public sealed record LlamaConfig
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }) as JsonObject
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false }) as JsonObject
                    ?? throw LlamaFormatException.In(source, "expected a JSON object");
         }
         catch (JsonException e) { throw LlamaFormatException.In(source, $"not valid JSON ({e.Message})", e); }
@@ -93,6 +93,11 @@ public sealed record LlamaConfig
         int hidden = r.RequiredInt("hidden_size");
         int heads = r.RequiredInt("num_attention_heads");
         if (heads <= 0) throw LlamaFormatException.In(source, $"field 'num_attention_heads' must be positive, got {heads}");
+        int? headDim = r.Int("head_dim");
+        // Without head_dim, HF derives it as hidden_size / num_attention_heads; a remainder means the config is wrong,
+        // not that the heads are a little narrower. (With head_dim, heads × head_dim may differ from hidden_size.)
+        if (headDim is null && hidden > 0 && hidden % heads != 0)
+            throw LlamaFormatException.In(source, $"field 'num_attention_heads' ({heads}) must divide hidden_size ({hidden}) when head_dim is not given");
         var config = new LlamaConfig
         {
             HiddenSize = hidden,
@@ -101,7 +106,7 @@ public sealed record LlamaConfig
             NumKeyValueHeads = r.Int("num_key_value_heads") ?? heads,
             IntermediateSize = r.RequiredInt("intermediate_size"),
             VocabSize = r.RequiredInt("vocab_size"),
-            HeadDim = r.Int("head_dim") ?? hidden / heads,
+            HeadDim = headDim ?? hidden / heads,
             RmsNormEps = r.Double("rms_norm_eps") ?? 1e-6,
             RopeTheta = r.Double("rope_theta") ?? 10000.0,
             RopeScaling = r.Scaling("rope_scaling"),
@@ -136,6 +141,11 @@ public sealed record LlamaConfig
             throw LlamaFormatException.In(source, $"field 'num_key_value_heads' ({NumKeyValueHeads}) must divide num_attention_heads ({NumAttentionHeads})");
         if (!(RmsNormEps > 0)) throw LlamaFormatException.In(source, $"field 'rms_norm_eps' must be positive, got {RmsNormEps}");
         if (!(RopeTheta > 0)) throw LlamaFormatException.In(source, $"field 'rope_theta' must be positive, got {RopeTheta}");
+        if (BosTokenId is int bos && (bos < 0 || bos >= VocabSize))
+            throw LlamaFormatException.In(source, $"field 'bos_token_id' ({bos}) is outside the vocabulary [0, {VocabSize})");
+        foreach (var eos in EosTokenIds)
+            if (eos < 0 || eos >= VocabSize)
+                throw LlamaFormatException.In(source, $"field 'eos_token_id' ({eos}) is outside the vocabulary [0, {VocabSize})");
         CheckLayers("loram_layer_heads", LayerHeads, allowZero: true);
         CheckLayers("loram_layer_kv_heads", LayerKvHeads, allowZero: true);
         CheckLayers("loram_layer_intermediate", LayerIntermediate, allowZero: true);

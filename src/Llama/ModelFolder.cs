@@ -21,7 +21,7 @@ public static class ModelFolder
         {
             var src = Path.Combine(from, name);
             if (!File.Exists(src)) continue;
-            File.Copy(src, Path.Combine(to, name), overwrite: true);
+            AtomicFile.Copy(src, Path.Combine(to, name));
             copied.Add(name);
         }
         return copied;

@@ -42,6 +42,8 @@ public sealed class SafetensorsCheckpoint : IDisposable
     /// <summary>Opens the checkpoint of <paramref name="folder"/>; the index wins over a single file when both exist.</summary>
     public static SafetensorsCheckpoint Open(string folder, string baseName = "model")
     {
+        if (!Directory.Exists(folder))
+            throw new LlamaFormatException(File.Exists(folder) ? $"{folder}: is a file, expected a model folder" : $"{folder}: folder not found");
         var indexPath = Path.Combine(folder, baseName + ".safetensors.index.json");
         var single = Path.Combine(folder, baseName + ".safetensors");
         if (File.Exists(indexPath)) return OpenIndex(folder, indexPath);
@@ -56,7 +58,11 @@ public sealed class SafetensorsCheckpoint : IDisposable
         Dictionary<string, string> weightMap;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            var bytes = File.ReadAllBytes(indexPath);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw LlamaFormatException.In(indexPath, "not valid UTF-8 text");
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw LlamaFormatException.In(indexPath, $"expected a JSON object, found {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw LlamaFormatException.In(indexPath, "missing object field 'weight_map'");
             weightMap = new(StringComparer.Ordinal);
@@ -64,6 +70,8 @@ public sealed class SafetensorsCheckpoint : IDisposable
                 weightMap[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw LlamaFormatException.In(indexPath, $"weight_map['{p.Name}'] is not a file name");
         }
         catch (JsonException e) { throw LlamaFormatException.In(indexPath, $"not valid JSON ({e.Message})", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(indexPath, $"cannot read ({e.Message})", e); }
+        if (weightMap.Count == 0) throw LlamaFormatException.In(indexPath, "weight_map is empty");
 
         var files = new List<SafetensorsFile>();
         var opened = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);

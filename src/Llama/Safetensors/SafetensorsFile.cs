@@ -46,10 +46,14 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public SafetensorsEntry this[string name] =>
         _entries.TryGetValue(name, out var e) ? e : throw LlamaFormatException.In(Path, $"no tensor named '{name}'");
 
-    /// <summary>Maps the file and checks its header: every offset inside the data section and every byte range the
-    /// size its dtype and shape imply. Throws <see cref="LlamaFormatException"/> naming the file otherwise.</summary>
+    /// <summary>Maps the file and checks its header before anything is read through it: a header length that fits the
+    /// file, a JSON object without duplicate names, known dtypes, non-negative shapes, every byte range the size its
+    /// dtype and shape imply, and byte ranges that tile the data section exactly (no overlap, no gap, nothing after
+    /// the last tensor), as the reference implementation requires. Throws <see cref="LlamaFormatException"/> naming
+    /// the file and, where there is one, the tensor.</summary>
     public static SafetensorsFile Open(string path)
     {
+        if (Directory.Exists(path)) throw LlamaFormatException.In(path, "is a folder, not a safetensors file");
         if (!File.Exists(path)) throw LlamaFormatException.In(path, "file not found");
         long length;
         try { length = new FileInfo(path).Length; }
@@ -67,6 +71,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             var header = new ReadOnlySpan<byte>(region.Pointer + 8, (int)n);
             long dataStart = 8 + (long)n;
             var (entries, metadata) = ParseHeader(path, header, length - dataStart);
+            CheckTiling(path, entries, length - dataStart);
             return new SafetensorsFile(path, region, dataStart, entries, metadata);
         }
         catch { region.Release(); throw; }
@@ -74,8 +79,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataBytes)
     {
+        // JsonDocument checks UTF-8 only when a name is read, and then throws InvalidOperationException: check first.
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw LlamaFormatException.In(path, "header is not valid UTF-8 text");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(header.ToArray()); }
+        // The header was checked against the file size above, so this copy is at most the file's own size.
+        try { doc = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw LlamaFormatException.In(path, $"header is not valid JSON ({e.Message})", e); }
         using (doc)
         {
@@ -112,7 +120,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
             shape[i++] = d.ValueKind == JsonValueKind.Number && d.TryGetInt32(out var x) && x >= 0 ? x : throw Bad($"shape entry {d} is not a non-negative 32-bit integer");
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw Bad("missing 'data_offsets' [begin, end]");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end)) throw Bad("data_offsets are not integers");
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number ||
+            !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end))
+            throw Bad($"data_offsets {off.GetRawText()} are not 64-bit integers");
         if (begin < 0 || end < begin || end > dataBytes)
             throw Bad($"data_offsets [{begin}, {end}] out of range of the {dataBytes}-byte data section (file truncated or corrupt)");
         long expected;
@@ -121,6 +131,27 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (end - begin != expected)
             throw Bad($"data_offsets span {end - begin} bytes but {dtype}[{string.Join(", ", shape)}] needs {expected}");
         return new SafetensorsEntry(p.Name, dtype, shape, begin, end);
+    }
+
+    /// <summary>Byte ranges must tile the data section: sorted by offset, each tensor starts where the previous one ends,
+    /// the first at 0 and the last ending at the end of the file. Overlapping tensors would alias each other's weights,
+    /// and a gap or tail means the header and the data disagree (a truncated or spliced file).</summary>
+    private static void CheckTiling(string path, List<SafetensorsEntry> entries, long dataBytes)
+    {
+        var sorted = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
+        long at = 0;
+        SafetensorsEntry? previous = null;
+        foreach (var e in sorted)
+        {
+            if (e.Begin < at)
+                throw LlamaFormatException.In(path, $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] overlap tensor '{previous!.Name}' [{previous.Begin}, {previous.End}]");
+            if (e.Begin > at)
+                throw LlamaFormatException.In(path, $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] leave {e.Begin - at} unclaimed bytes after {(previous is null ? "the header" : $"tensor '{previous.Name}'")} (file corrupt)");
+            at = e.End;
+            previous = e;
+        }
+        if (at != dataBytes)
+            throw LlamaFormatException.In(path, $"{dataBytes - at} bytes follow the last tensor's data (ends at {at} of a {dataBytes}-byte data section): the header does not describe this file");
     }
 
     /// <summary>The raw bytes of a tensor, straight from the mapping (valid while this file is open).</summary>

@@ -57,11 +57,7 @@ internal static class DataCommand
         if (instructions < 0) throw new UserInputException($"--instructions must be 0 or more, got {instructions}");
         if (evalSize < 1) throw new UserInputException($"--eval-size must be 1 or more, got {evalSize}");
         if (File.Exists(dir)) throw new UserInputException($"{dir}: is a file, --out needs a folder");
-        try { Directory.CreateDirectory(dir); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserInputException($"{dir}: cannot create the folder ({e.Message})", e);
-        }
+        OutputFolder.EnsureWritable(dir);   // before the world is generated, not after
 
         var clock = Stopwatch.StartNew();
         var world = World.Generate(seed);

@@ -11,10 +11,9 @@ public static class AlpacaFile
         var records = new List<InstructionRecord>();
         foreach (var (line, obj) in Jsonl.Read(path))
         {
-            string instruction = Jsonl.RequiredString(obj, "instruction", path, line);
-            if (string.IsNullOrWhiteSpace(instruction)) throw new UserInputException($"{path}:{line}: field \"instruction\" is empty");
+            string instruction = Jsonl.NonEmptyString(obj, "instruction", path, line);
             records.Add(new InstructionRecord(instruction, Jsonl.OptionalString(obj, "input", path, line),
-                Jsonl.RequiredString(obj, "output", path, line)));
+                Jsonl.NonEmptyString(obj, "output", path, line)));   // an empty response teaches nothing but to stop
         }
         if (records.Count == 0) throw new UserInputException($"{path}: no records");
         return records;

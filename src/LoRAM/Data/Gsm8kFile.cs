@@ -11,7 +11,7 @@ public static class Gsm8kFile
         var items = new List<Gsm8kItem>();
         foreach (var (line, obj) in Jsonl.Read(path))
         {
-            string question = Jsonl.RequiredString(obj, "question", path, line);
+            string question = Jsonl.NonEmptyString(obj, "question", path, line);
             string answer = Jsonl.RequiredString(obj, "answer", path, line);
             if (Gsm8kAnswer.Extract(answer) is null)
                 throw new UserInputException($"{path}:{line}: field \"answer\" has no final \"#### number\"");

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using LoRAM.Cli;
+using LoRAM.Llama;
 
 namespace LoRAM.Data;
 
@@ -9,6 +10,9 @@ namespace LoRAM.Data;
 /// "file:line: what is wrong" through <see cref="UserInputException"/>.</summary>
 internal static class Jsonl
 {
+    /// <summary>A key given twice in one record is an error: which value was meant cannot be told.</summary>
+    private static readonly JsonDocumentOptions Options = new() { AllowDuplicateProperties = false };
+
     /// <summary>Each non-blank line parsed as a JSON object, with its 1-based line number.</summary>
     public static IEnumerable<(int Line, JsonElement Obj)> Read(string path)
     {
@@ -18,7 +22,7 @@ internal static class Jsonl
             JsonElement obj;
             try
             {
-                using var doc = JsonDocument.Parse(text);
+                using var doc = JsonDocument.Parse(text, Options);
                 obj = doc.RootElement.Clone();
             }
             catch (JsonException e)
@@ -37,7 +41,10 @@ internal static class Jsonl
     {
         if (!File.Exists(path)) throw new UserInputException($"{path}: file not found");
         var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
-        using var stream = new BufferedStream(File.OpenRead(path), 1 << 16);
+        Stream file;
+        try { file = File.OpenRead(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UserInputException($"{path}: cannot read ({e.Message})", e); }
+        using var stream = new BufferedStream(file, 1 << 16);
         var bytes = new List<byte>(256);
         int lineNo = 0;
         for (int b = stream.ReadByte(); ; b = stream.ReadByte())
@@ -61,6 +68,14 @@ internal static class Jsonl
         if (!obj.TryGetProperty(key, out var v)) throw new UserInputException($"{path}:{line}: missing field \"{key}\"");
         if (v.ValueKind != JsonValueKind.String) throw new UserInputException($"{path}:{line}: field \"{key}\" must be a string, found {Describe(v.ValueKind)}");
         return v.GetString()!;
+    }
+
+    /// <summary>A string field that must hold more than white space (a prompt or the response to learn).</summary>
+    public static string NonEmptyString(JsonElement obj, string key, string path, int line)
+    {
+        string value = RequiredString(obj, key, path, line);
+        if (string.IsNullOrWhiteSpace(value)) throw new UserInputException($"{path}:{line}: field \"{key}\" is empty");
+        return value;
     }
 
     public static string OptionalString(JsonElement obj, string key, string path, int line)

@@ -12,7 +12,7 @@ public static class MultipleChoiceFile
         var items = new List<MultipleChoiceItem>();
         foreach (var (line, obj) in Jsonl.Read(path))
         {
-            string question = Jsonl.RequiredString(obj, "question", path, line);
+            string question = Jsonl.NonEmptyString(obj, "question", path, line);
             if (!obj.TryGetProperty("choices", out var arr) || arr.ValueKind != JsonValueKind.Array)
                 throw new UserInputException($"{path}:{line}: missing array field \"choices\"");
             var choices = new List<string>();

@@ -1,5 +1,6 @@
 using System.Text;
 using LoRAM.Cli;
+using LoRAM.Llama;
 
 namespace LoRAM.Data;
 
@@ -48,7 +49,7 @@ public static class PlainTextCorpus
         long chars = 0;
         AtomicFile.Write(path, stream =>
         {
-            using var writer = new StreamWriter(stream, new UTF8Encoding(false));
+            using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
             bool first = true;
             foreach (var doc in documents)
             {

@@ -39,6 +39,8 @@ public static class ShareGptFile
                         pendingHuman = value;
                         break;
                     case "gpt" or "assistant":
+                        if (string.IsNullOrWhiteSpace(value))
+                            throw new UserInputException($"{path}:{line}: conversations[{index}] is an empty \"gpt\" turn");
                         if (pendingHuman is null)
                             throw new UserInputException($"{path}:{line}: conversations[{index}] is a \"gpt\" turn with no \"human\" turn before it");
                         records.Add(new InstructionRecord(pendingHuman, history.ToString().TrimEnd('\n'), value));
