@@ -39,7 +39,7 @@ internal static class GenerateCommand
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
             using var llama = CommonOptions.LoadModel(folder, backend, parse.GetValue(adapter));
             ITokenizer tokenizer;
-            try { tokenizer = Tokenizers.Load(folder); }
+            try { tokenizer = Tokenizers.Load(folder, llama.Config); }
             catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
 
             var ids = tokenizer.Encode(parse.GetValue(prompt)!, addBos: !parse.GetValue(noBos));

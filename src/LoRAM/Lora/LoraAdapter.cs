@@ -141,8 +141,7 @@ public sealed class LoraAdapter : IDisposable
             writer.Add(PeftAdapterFormat.TensorName(path, 'B'), layer.B.Value);
         }
         writer.Save(Path.Combine(folder, PeftAdapterFormat.WeightsFile));
-        var config = System.Text.Encoding.UTF8.GetBytes(PeftAdapterFormat.ConfigJson(Settings, baseModel));
-        Data.AtomicFile.Write(Path.Combine(folder, PeftAdapterFormat.ConfigFile), s => s.Write(config));
+        AtomicFile.WriteAllText(Path.Combine(folder, PeftAdapterFormat.ConfigFile), PeftAdapterFormat.ConfigJson(Settings, baseModel));
     }
 
     /// <summary>
