@@ -20,48 +20,63 @@ public readonly record struct NllSum(long Tokens, double Nll)
 /// </summary>
 public static class NextTokenScorer
 {
-    /// <summary>Scores every next token of every sequence.</summary>
+    /// <summary>Scores every next token of every sequence, summed over all of them.</summary>
     public static NllSum Score(LlamaModel model, IReadOnlyList<int[]> sequences, int batchSize = 8) =>
-        Score(model, sequences.Select(s => (s, 1)).ToList(), batchSize);
+        Sum(ScoreEach(model, sequences.Select(s => (s, 1)).ToList(), batchSize));
 
-    /// <summary>Scores the next tokens of each sequence from position <c>FirstScored</c> on (labels t_{FirstScored}..t_{n−1}),
-    /// e.g. only an instruction's response.</summary>
-    public static NllSum Score(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8)
+    /// <summary>Summed over all sequences of <see cref="ScoreEach"/>.</summary>
+    public static NllSum Score(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8) =>
+        Sum(ScoreEach(model, sequences, batchSize));
+
+    private static NllSum Sum(NllSum[] each) => each.Aggregate(new NllSum(0, 0), (a, b) => a + b);
+
+    /// <summary>
+    /// Per sequence, the NLL of its tokens from position <c>FirstScored</c> on (t_{FirstScored}..t_{n−1}, each given
+    /// everything before it) — e.g. only an instruction's response, or only a multiple-choice continuation.
+    /// </summary>
+    public static NllSum[] ScoreEach(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
         var be = model.Backend;
-        var total = new NllSum(0, 0);
+        var results = new NllSum[sequences.Count];
         // Similar lengths together, so little of each batch is padding.
         var order = Enumerable.Range(0, sequences.Count).OrderBy(i => sequences[i].Tokens.Length).ToArray();
         for (int start = 0; start < order.Length; start += batchSize)
         {
-            var batch = order.Skip(start).Take(batchSize).Select(i => sequences[i]).ToList();
-            int t = batch.Max(s => s.Tokens.Length) - 1;
+            var members = order.Skip(start).Take(batchSize).ToArray();
+            int t = members.Max(i => sequences[i].Tokens.Length) - 1;
             if (t < 1) continue;
-            var ids = new int[batch.Count * t];
-            var labels = new int[batch.Count * t];
+            var ids = new int[members.Length * t];
+            var labels = new int[members.Length * t];
             Array.Fill(labels, Ops.IgnoreIndex);
-            long scored = 0;
-            for (int b = 0; b < batch.Count; b++)
+            var scored = new long[members.Length];
+            for (int b = 0; b < members.Length; b++)
             {
-                var (tokens, first) = batch[b];
+                var (tokens, first) = sequences[members[b]];
                 for (int i = 0; i < t; i++) ids[b * t + i] = i < tokens.Length - 1 ? tokens[i] : tokens[^1];
-                for (int i = Math.Max(1, first); i < tokens.Length; i++) { labels[b * t + i - 1] = tokens[i]; scored++; }
+                for (int i = Math.Max(1, first); i < tokens.Length; i++) { labels[b * t + i - 1] = tokens[i]; scored[b]++; }
             }
-            if (scored == 0) continue;
-            using var tape = new Tape(be);
-            using var _ = tape.NoGrad();
-            using var idTensor = Tensor.FromArray(be, ids, batch.Count, t);
-            using var labelTensor = Tensor.FromArray(be, labels, batch.Count * t);
-            var logits = model.Forward(tape, idTensor);
-            using var rows = logits.Value.Reshape(-1, model.Config.VocabSize);
-            using var losses = Tensor.Empty(be, batch.Count * t);
-            using var lse = Tensor.Empty(be, batch.Count * t);
-            be.CrossEntropy(rows, labelTensor, Ops.IgnoreIndex, losses, lse);
-            double sum = 0;
-            foreach (var l in losses.ToFloatArray()) sum += l;   // ignored rows are exactly 0
-            total += new NllSum(scored, sum);
+            if (scored.All(s => s == 0)) continue;
+            float[] losses;
+            using (var tape = new Tape(be))
+            using (tape.NoGrad())
+            using (var idTensor = Tensor.FromArray(be, ids, members.Length, t))
+            using (var labelTensor = Tensor.FromArray(be, labels, members.Length * t))
+            {
+                var logits = model.Forward(tape, idTensor);
+                using var rows = logits.Value.Reshape(-1, model.Config.VocabSize);
+                using var rowLosses = Tensor.Empty(be, members.Length * t);
+                using var lse = Tensor.Empty(be, members.Length * t);
+                be.CrossEntropy(rows, labelTensor, Ops.IgnoreIndex, rowLosses, lse);
+                losses = rowLosses.ToFloatArray();
+            }
+            for (int b = 0; b < members.Length; b++)
+            {
+                double sum = 0;
+                for (int i = 0; i < t; i++) sum += losses[b * t + i];   // ignored rows are exactly 0
+                results[members[b]] = new NllSum(scored[b], sum);
+            }
         }
-        return total;
+        return results;
     }
 }

@@ -1,0 +1,99 @@
+using LoRAM.Data;
+using LoRAM.Llama.Generation;
+using LoRAM.Llama.Model;
+using LoRAM.Llama.Tokenization;
+
+namespace LoRAM.Evaluation;
+
+/// <summary>Multiple-choice accuracy, lm-evaluation-harness style.</summary>
+public sealed record MultipleChoiceScore(int Items, double Accuracy, double AccuracyNorm);
+
+/// <summary>Strict-match accuracy on the final "#### n", and a few generations to look at.</summary>
+public sealed record MathScore(int Items, double Accuracy, IReadOnlyList<(string Question, string Generated, bool Correct)> Samples);
+
+/// <summary>
+/// The three kinds of evaluation the paper reports, on any model (with or without an adapter):
+/// perplexity of instruction responses or plain text, multiple-choice accuracy, and math accuracy.
+/// </summary>
+public static class Benchmarks
+{
+    /// <summary>Response-only perplexity of instruction records, through the training template (<see cref="InstructionTokens"/>).</summary>
+    public static NllSum InstructionPerplexity(LlamaModel model, ITokenizer tokenizer, IEnumerable<InstructionRecord> records,
+        int maxLength = 512, int batchSize = 8) =>
+        NextTokenScorer.Score(model, records.Select(r =>
+        {
+            var t = InstructionTokens.Encode(tokenizer, r.ToExample(), maxLength);
+            return (t.Ids, t.ResponseStart);
+        }).ToList(), batchSize);
+
+    /// <summary>Token-level perplexity of plain-text documents, each cut into windows of <paramref name="maxLength"/> tokens
+    /// (every token but a window's first is scored).</summary>
+    public static NllSum TextPerplexity(LlamaModel model, ITokenizer tokenizer, IEnumerable<string> documents,
+        int maxLength = 512, int batchSize = 8)
+    {
+        var windows = new List<int[]>();
+        foreach (var doc in documents)
+        {
+            var ids = tokenizer.Encode(doc, addBos: true);
+            for (int at = 0; at < ids.Length - 1; at += maxLength - 1)
+                windows.Add(ids[at..Math.Min(ids.Length, at + maxLength)]);
+        }
+        return NextTokenScorer.Score(model, windows.Where(w => w.Length >= 2).ToList(), batchSize);
+    }
+
+    /// <summary>
+    /// Each choice is scored as a continuation " {choice}" of "Question: {question}\nAnswer:" by its summed
+    /// log-likelihood: <c>acc</c> picks the largest; <c>acc_norm</c> the largest per byte of the continuation
+    /// (lm-evaluation-harness's length normalisation), so long choices are not penalised for their length.
+    /// </summary>
+    public static MultipleChoiceScore MultipleChoice(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<MultipleChoiceItem> items, int batchSize = 8)
+    {
+        var sequences = new List<(int[], int)>();
+        foreach (var item in items)
+        {
+            var context = tokenizer.Encode($"Question: {item.Question}\nAnswer:", addBos: true);
+            foreach (var choice in item.Choices)
+                sequences.Add(([.. context, .. tokenizer.Encode(" " + choice, addBos: false)], context.Length));
+        }
+        var nll = NextTokenScorer.ScoreEach(model, sequences, batchSize);
+        int at = 0, right = 0, rightNorm = 0;
+        foreach (var item in items)
+        {
+            int best = 0, bestNorm = 0;
+            for (int c = 0; c < item.Choices.Count; c++)
+            {
+                double ll = -nll[at + c].Nll, llNorm = ll / System.Text.Encoding.UTF8.GetByteCount(" " + item.Choices[c]);
+                if (ll > -nll[at + best].Nll) best = c;
+                if (llNorm > -nll[at + bestNorm].Nll / System.Text.Encoding.UTF8.GetByteCount(" " + item.Choices[bestNorm])) bestNorm = c;
+            }
+            if (best == item.Label) right++;
+            if (bestNorm == item.Label) rightNorm++;
+            at += item.Choices.Count;
+        }
+        return new MultipleChoiceScore(items.Count, items.Count == 0 ? 0 : (double)right / items.Count, items.Count == 0 ? 0 : (double)rightNorm / items.Count);
+    }
+
+    /// <summary>
+    /// Greedy answers to math questions through the chat template, preceded by <paramref name="shots"/> solved
+    /// examples, scored by strict match of the "#### n" that follows (GSM8K's rule, <see cref="Gsm8kAnswer"/>).
+    /// </summary>
+    public static MathScore MathProblems(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<Gsm8kItem> items,
+        IReadOnlyList<Gsm8kItem>? shots = null, int maxNewTokens = 256, int keepSamples = 5)
+    {
+        string prefix = string.Concat((shots ?? []).Select(s => ChatTemplate.Prompt(s.Question) + s.Answer + "\n\n"));
+        var stop = new HashSet<int>(model.Config.EosTokenIds) { tokenizer.EosId };
+        int right = 0;
+        var samples = new List<(string, string, bool)>();
+        foreach (var item in items)
+        {
+            var prompt = tokenizer.Encode(prefix + ChatTemplate.Prompt(item.Question), addBos: true);
+            var ids = Generator.Generate(model, prompt, maxNewTokens, SamplingOptions.Greedy, stop)
+                .Select(g => g.Id).TakeWhile(id => !stop.Contains(id)).ToList();
+            var text = tokenizer.Decode(ids);
+            bool correct = Gsm8kAnswer.Extract(text) == item.FinalAnswer;
+            if (correct) right++;
+            if (samples.Count < keepSamples) samples.Add((item.Question, text, correct));
+        }
+        return new MathScore(items.Count, items.Count == 0 ? 0 : (double)right / items.Count, samples);
+    }
+}
