@@ -6,5 +6,7 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
 {
     DevicesCommand.Create(),
     DataCommand.Create(),
+    PruneCommand.Create(),
+    PlanCommand.Create(),
 };
 return CliRunner.Run(root, args);
