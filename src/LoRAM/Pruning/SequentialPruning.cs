@@ -19,7 +19,7 @@ namespace LoRAM.Pruning;
 public static class SequentialPruning
 {
     /// <summary>What happened to one projection: its mask, the relative reconstruction error on its calibration inputs
-    /// ‖(W − Ŵ) X‖² / ‖W X‖² (from H: Σ_r Δw_r H Δw_rᵀ / Σ_r w_r H w_rᵀ; magnitude pruning has no H and reports NaN).</summary>
+    /// ‖(W − Ŵ) X‖² / ‖W X‖² (from H: Σ_r Δw_r H Δw_rᵀ / Σ_r w_r H w_rᵀ; NaN when run without calibration data).</summary>
     public sealed record ProjectionResult(string Name, int Layer, string Module, SparsityPattern Mask, double RelativeError, double Seconds);
 
     /// <summary>
@@ -34,7 +34,8 @@ public static class SequentialPruning
         var be = model.Backend;
         var config = model.Config;
         var results = new List<ProjectionResult>();
-        bool needsData = method != PruningMethod.Magnitude;
+        // Magnitude needs no data; given some anyway, its inputs are recorded too so its error can be reported.
+        bool needsData = samples.Count > 0;
 
         var batches = new List<(Tensor Hidden, Tensor Positions)>();
         var (cos, sin) = RopeTables.Create(be, config, Math.Max(1, seqLen));
@@ -151,6 +152,7 @@ public static class SequentialPruning
                     pruned = Wanda.Prune(w, rows, cols, acc, target);
                     break;
                 default:
+                    if (batches is not null) h = acc.Hessian();
                     pruned = MagnitudePruning.Prune(w, rows, cols, target);
                     break;
             }
