@@ -8,6 +8,7 @@ internal static class BenchMain
         ["ilgpu-check"] = ("every ILGPU kernel on --device cuda|ilgpu-cpu vs CpuBackend: error, pass/fail, device time, GFLOP/s", IlgpuCheck.Run),
         ["gemm"] = ("CPU GEMM GFLOP/s: square and LLaMA shapes, F32/BF16 B (--threads --kernel --reps --json --only)", GemmBench.Run),
         ["sparsegpt"] = ("SparseGPT on a 2048×2048 layer: Hessian, factor, sweep (1 thread)", SparseGptBench.Run),
+        ["prune-model"] = ("loram prune end to end on a random LLaMA, every method: seconds per pruned layer", PruneModelBench.Run),
     };
 
     public static int Run(string[] args)
