@@ -60,7 +60,7 @@ internal static class PruneCommand
                 Seed = parse.GetValue(seed), KeepFirst = parse.GetValue(keepFirst), KeepLast = parse.GetValue(keepLast), Taylor = variant,
             };
             Backend backend;
-            try { backend = Backends.Create(parse.GetValue(device)); }
+            try { backend = Backends.Create(parse.GetValue(device) ?? Environment.GetEnvironmentVariable("LORAM_DEVICE")); }
             catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
             PruneSummary summary;
             using (backend)

@@ -133,7 +133,7 @@ public class SequentialPruningTests
             Model = folder, Out = output, Method = m, Ratio = 0.5, Samples = 6, SeqLen = 24, KeepFirst = 1,
         }, cpu);
         Assert.False(summary.ReducesMemory);
-        Assert.Empty(Directory.GetDirectories(dir.Path).Where(d => Path.GetFileName(d).StartsWith('.')));   // no temp folder left
+        Assert.DoesNotContain(Directory.GetDirectories(dir.Path), d => Path.GetFileName(d).StartsWith('.'));   // no temp folder left
 
         var record = PruningRecord.LoadFor(output);
         var masks = MaskFile.Load(Path.Combine(output, record.MasksFile!));
