@@ -148,11 +148,7 @@ public sealed record PruningRecord
     public void Save(string folder)
     {
         var text = ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        Data.AtomicFile.Write(Path.Combine(folder, FileName), stream =>
-        {
-            using var writer = new StreamWriter(stream, leaveOpen: true);
-            writer.Write(text);
-        });
+        Llama.AtomicFile.WriteAllText(Path.Combine(folder, FileName), text);
     }
 
     // ---- reading and validation -----------------------------------------------------------------
