@@ -10,6 +10,7 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     EvalCommand.Create(),
     QuantizeCommand.Create(),
     MergeCommand.Create(),
+    RecoverCommand.Create(),
     PruneCommand.Create(),
     PlanCommand.Create(),
 };

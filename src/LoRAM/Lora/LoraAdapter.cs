@@ -51,6 +51,8 @@ public sealed class LoraAdapter : IDisposable
     /// <summary>Loads a PEFT adapter folder onto <paramref name="model"/>, checking every name and shape against it.</summary>
     public static LoraAdapter Load(string folder, LlamaModel model, Func<string, Tensor?>? maskOf = null)
     {
+        // An adapter recovered with --recover masked carries its masks: (B·A) ⊙ M is applied, not B·A.
+        maskOf ??= PruningMasks.Load(folder, model.Backend);
         var settings = PeftAdapterFormat.ReadConfig(Path.Combine(folder, PeftAdapterFormat.ConfigFile));
         var weightsPath = Path.Combine(folder, PeftAdapterFormat.WeightsFile);
         if (!File.Exists(weightsPath)) throw new UserInputException($"{weightsPath}: no such file (an adapter folder needs {PeftAdapterFormat.WeightsFile})");

@@ -22,7 +22,7 @@ public class StructuredPruningTests
 
     /// <summary>The original weights with every unit the record removed zeroed where it enters the residual stream:
     /// o_proj columns of removed heads, gate and up rows and the down column of removed channels.</summary>
-    private static Dictionary<string, (float[] Data, int[] Shape)> ZeroRemovedUnits(Dictionary<string, (float[] Data, int[] Shape)> w,
+    internal static Dictionary<string, (float[] Data, int[] Shape)> ZeroRemovedUnits(Dictionary<string, (float[] Data, int[] Shape)> w,
         LlamaConfig config, PruningRecord record)
     {
         int d = config.HeadDim, h = config.HiddenSize;

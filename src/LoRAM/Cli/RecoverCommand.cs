@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Text.Json;
+using LoRAM.Llama;
+using LoRAM.Lora;
+
+namespace LoRAM.Cli;
+
+/// <summary><c>loram recover</c>: turns the adapter trained on a pruned model into a PEFT adapter of the original model (paper Eq. 5–6).</summary>
+internal static class RecoverCommand
+{
+    public static Command Create()
+    {
+        var pruned = new Option<string>("--pruned") { Description = "The pruned model folder the adapter was trained on (holds loram_pruning.json).", Required = true };
+        var adapter = new Option<string>("--adapter") { Description = "The adapter trained on the pruned model (PEFT folder).", Required = true };
+        var model = CommonOptions.Model("The original (unpruned) model folder the adapter is recovered for.");
+        var outDir = new Option<string>("--out") { Description = "Folder to write the recovered PEFT adapter into (must not exist yet).", Required = true };
+        var mode = new Option<string>("--recover")
+        {
+            Description = "Non-structured pruning: 'unmasked' hands back B·A (the paper), 'masked' keeps (B·A) ⊙ M by shipping the masks.",
+            DefaultValueFactory = _ => "unmasked",
+        };
+        mode.AcceptOnlyFromAmong("unmasked", "masked");
+        var json = CommonOptions.Json();
+        var command = new Command("recover", "Recover an adapter trained on a pruned model to the original model's shapes (LoRAM's R).")
+        {
+            pruned, adapter, model, outDir, mode, json,
+        };
+        command.SetAction(parse =>
+        {
+            string target = parse.GetValue(outDir)!, modelDir = parse.GetValue(model)!;
+            if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
+                throw new UserInputException($"{target}: already exists and is not empty; choose another --out");
+            var configPath = Path.Combine(modelDir, ModelFolder.Config);
+            if (!File.Exists(configPath)) throw new UserInputException($"{modelDir}: not a model folder (no config.json)");
+            var original = LlamaConfig.Load(configPath);
+
+            var full = Path.GetFullPath(target);
+            var temporary = $"{full}.tmp-{Guid.NewGuid():N}";
+            RecoveryResult result;
+            try
+            {
+                result = AdapterRecovery.Recover(parse.GetValue(adapter)!, parse.GetValue(pruned)!, original, temporary,
+                    Path.GetFullPath(modelDir), parse.GetValue(mode) == "masked");
+                if (Directory.Exists(full)) Directory.Delete(full);
+                Directory.Move(temporary, full);
+                result = result with { OutFolder = full };
+            }
+            finally
+            {
+                if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
+            }
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            else output.WriteLine($"recovered {result.Modules} adapted projections ({result.PrunedAdapterParameters:N0} → {result.RecoveredAdapterParameters:N0} parameters{(result.Masked ? ", masked" : "")}) into {full}");
+            return 0;
+        });
+        return command;
+    }
+}

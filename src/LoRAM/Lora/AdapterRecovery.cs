@@ -1,0 +1,126 @@
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using LoRAM.Cli;
+using LoRAM.Llama;
+using LoRAM.Llama.Safetensors;
+using LoRAM.Pruning;
+
+namespace LoRAM.Lora;
+
+/// <summary>What recovery did, for reports.</summary>
+public sealed record RecoveryResult(string OutFolder, int Modules, long PrunedAdapterParameters, long RecoveredAdapterParameters, bool Masked);
+
+/// <summary>
+/// Recovery R(·) (paper Eq. 5–6): the LoRA matrices trained on the pruned model are brought back to the original
+/// model's shapes. For structured pruning the pruned weight W0^P keeps rows I (heads, channels) and columns J of
+/// W0, so B^P's rows go to rows I of B^R and A^P's columns to columns J of A^R, zeros elsewhere:
+///   B^R[I, :] = B^P,  A^R[:, J] = A^P  ⇒  (B^R A^R)[I, J] = B^P A^P and 0 outside.
+/// Pruned units thus get no update, and the adapter is a PEFT adapter of the ORIGINAL model. For non-structured
+/// pruning the shapes already agree and the adapter is handed back as trained, i.e. B·A unmasked (paper C3);
+/// <c>masked</c> keeps (B·A) ⊙ M instead by shipping the masks with the adapter (our extension, for comparison).
+/// </summary>
+public static class AdapterRecovery
+{
+    public static RecoveryResult Recover(string prunedAdapter, string prunedModel, LlamaConfig original, string outFolder,
+        string? originalModelName = null, bool masked = false)
+    {
+        var record = PruningRecord.LoadFor(prunedModel);
+        var settings = PeftAdapterFormat.ReadConfig(Path.Combine(prunedAdapter, PeftAdapterFormat.ConfigFile));
+        if (original.NumHiddenLayers != record.NumHiddenLayers || original.HiddenSize != record.HiddenSize || original.VocabSize != record.VocabSize)
+            throw new UserInputException($"{prunedModel}: the pruning record describes a model of {record.NumHiddenLayers} layers, d = {record.HiddenSize}, vocab {record.VocabSize}, not the original given ({original.NumHiddenLayers}, {original.HiddenSize}, {original.VocabSize})");
+        for (int l = 0; l < original.NumHiddenLayers; l++)
+        {
+            var lr = record.Layers[l];
+            if (lr.OriginalHeads != original.HeadsAt(l) || lr.OriginalKvHeads != original.KvHeadsAt(l) || lr.OriginalIntermediate != original.IntermediateAt(l))
+                throw new UserInputException($"{prunedModel}: layer {l} was pruned from {lr.OriginalHeads} heads / {lr.OriginalKvHeads} kv heads / {lr.OriginalIntermediate} channels, but the original model has {original.HeadsAt(l)} / {original.KvHeadsAt(l)} / {original.IntermediateAt(l)}");
+        }
+        if (masked && record.IsStructured) throw new UserInputException("--recover masked applies to non-structured pruning only; structured recovery is exact");
+
+        var weightsPath = Path.Combine(prunedAdapter, PeftAdapterFormat.WeightsFile);
+        SafetensorsFile file;
+        try { file = SafetensorsFile.Open(weightsPath); }
+        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
+        var writer = new SafetensorsWriter();
+        writer.Metadata["format"] = "pt";
+        int r = settings.Rank, modules = 0;
+        long before = 0, after = 0;
+        using (file)
+        {
+            foreach (var e in file.Entries)
+            {
+                var parsed = PeftAdapterFormat.ParseTensorName(e.Name)
+                    ?? throw new UserInputException($"{weightsPath}: tensor '{e.Name}' is not a LoRA matrix");
+                var (rows, cols, outOriginal, inOriginal) = Maps(record, original, parsed.Path, weightsPath);
+                float[] values = Read(file, e, weightsPath);
+                before += values.Length;
+                float[] recovered;
+                int[] shape;
+                if (parsed.Matrix == 'A')
+                {
+                    // A^P [r, |J|] → A^R [r, in]: column j of A^P goes to column J[j].
+                    if (!e.Shape.SequenceEqual([r, cols.Length])) throw ShapeError(weightsPath, e, [r, cols.Length]);
+                    recovered = new float[r * inOriginal];
+                    for (int k = 0; k < r; k++)
+                        for (int j = 0; j < cols.Length; j++) recovered[k * inOriginal + cols[j]] = values[k * cols.Length + j];
+                    shape = [r, inOriginal];
+                    modules++;
+                }
+                else
+                {
+                    // B^P [|I|, r] → B^R [out, r]: row i of B^P goes to row I[i].
+                    if (!e.Shape.SequenceEqual([rows.Length, r])) throw ShapeError(weightsPath, e, [rows.Length, r]);
+                    recovered = new float[outOriginal * r];
+                    for (int i = 0; i < rows.Length; i++) Array.Copy(values, i * r, recovered, rows[i] * r, r);
+                    shape = [outOriginal, r];
+                }
+                after += recovered.Length;
+                writer.Add(e.Name, "F32", shape, MemoryMarshal.AsBytes(recovered.AsSpan()).ToArray());
+            }
+        }
+
+        Directory.CreateDirectory(outFolder);
+        writer.Save(Path.Combine(outFolder, PeftAdapterFormat.WeightsFile));
+        if (masked) AtomicFile.Copy(Path.Combine(prunedModel, MaskFile.FileName), Path.Combine(outFolder, MaskFile.FileName));
+        var config = JsonNode.Parse(PeftAdapterFormat.ConfigJson(settings, originalModelName))!.AsObject();
+        config["loram"] = new JsonObject
+        {
+            ["recovered_from"] = Path.GetFullPath(prunedModel),
+            ["pruning_method"] = record.Method.ToString(),
+            ["pruning_ratio"] = record.Ratio,
+            ["recovery"] = masked ? "masked" : record.IsStructured ? "scatter" : "unmasked",
+        };
+        AtomicFile.WriteAllText(Path.Combine(outFolder, PeftAdapterFormat.ConfigFile), config.ToJsonString(new() { WriteIndented = true }));
+        return new RecoveryResult(Path.GetFullPath(outFolder), modules, before, after, masked);
+    }
+
+    /// <summary>Kept rows I and columns J (original indices) of a module, and its original shape.</summary>
+    private static (int[] Rows, int[] Cols, int Out, int In) Maps(PruningRecord record, LlamaConfig original, string path, string source)
+    {
+        if (path == "lm_head")
+        {
+            var all = Enumerable.Range(0, original.HiddenSize).ToArray();
+            return (Enumerable.Range(0, original.VocabSize).ToArray(), all, original.VocabSize, original.HiddenSize);
+        }
+        var parts = path.Split('.');
+        if (parts.Length != 5 || parts[0] != "model" || parts[1] != "layers" || !int.TryParse(parts[2], out int layer) || layer < 0 || layer >= original.NumHiddenLayers)
+            throw new UserInputException($"{source}: '{path}' is not a projection of a {original.NumHiddenLayers}-layer LLaMA");
+        string module = parts[4];
+        int q = original.HeadsAt(layer) * original.HeadDim, kv = original.KvHeadsAt(layer) * original.HeadDim, ff = original.IntermediateAt(layer), d = original.HiddenSize;
+        var (outF, inF) = module switch
+        {
+            "q_proj" => (q, d), "k_proj" or "v_proj" => (kv, d), "o_proj" => (d, q),
+            "gate_proj" or "up_proj" => (ff, d), "down_proj" => (d, ff),
+            _ => throw new UserInputException($"{source}: '{path}' is not a LLaMA projection"),
+        };
+        return (record.KeptRows(layer, module), record.KeptColumns(layer, module), outF, inF);
+    }
+
+    private static float[] Read(SafetensorsFile file, SafetensorsEntry e, string source)
+    {
+        if (e.DTypeName != "F32") throw new UserInputException($"{source}: tensor '{e.Name}' is {e.DTypeName}; adapters are recovered from F32 matrices");
+        return MemoryMarshal.Cast<byte, float>(file.RawBytes(e.Name)).ToArray();
+    }
+
+    private static UserInputException ShapeError(string source, SafetensorsEntry e, int[] expected) =>
+        new($"{source}: tensor '{e.Name}' is [{string.Join(", ", e.Shape)}] but the pruned model's layer implies [{string.Join(", ", expected)}]");
+}

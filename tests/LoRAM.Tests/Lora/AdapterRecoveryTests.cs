@@ -1,0 +1,128 @@
+using System.CommandLine;
+using LoRAM.Cli;
+using LoRAM.Llama;
+using LoRAM.Llama.Model;
+using LoRAM.Lora;
+using LoRAM.Pruning;
+using LoRAM.Tensors;
+using LoRAM.Tensors.Cpu;
+using LoRAM.Tests.Pruning;
+using LoRAM.Tests.Support;
+using static LoRAM.Tests.Pruning.ModelFixtures;
+
+namespace LoRAM.Tests.Lora;
+
+/// <summary>
+/// Recovery (paper Eq. 5–6) as a specification: the original model with the pruned units' weights zeroed, plus
+/// the recovered adapter, computes exactly what the pruned model plus its adapter computes — so every trained
+/// update lands on the unit it was trained for and pruned units receive none.
+/// </summary>
+public sealed class AdapterRecoveryTests : IDisposable
+{
+    private readonly TempFolder _dir = new();
+    private readonly CpuBackend _cpu = new(1);
+
+    public void Dispose()
+    {
+        _cpu.Dispose();
+        _dir.Dispose();
+    }
+
+    private static int Run(params string[] args) =>
+        new RootCommand { RecoverCommand.Create() }.Parse(args).Invoke(new InvocationConfiguration { Output = new StringWriter(), Error = new StringWriter(), EnableDefaultExceptionHandler = false });
+
+    /// <summary>Trains nothing, but gives A and B random values: an adapter that changes every targeted projection.</summary>
+    private static void SaveRandomAdapter(LlamaModel model, string folder, int seed, Func<string, Tensor?>? masks = null)
+    {
+        using var adapter = LoraAdapter.Attach(model, new LoraSettings { Rank = 4, TargetModules = [.. LoraSettings.AllProjections, "lm_head"] }, seed, masks);
+        var rng = new Random(seed);
+        foreach (var (_, layer) in adapter.Layers)
+        {
+            var b = Enumerable.Range(0, (int)layer.B.Value.Length).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.4f).ToArray();
+            layer.B.Value.Backend.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan()), layer.B.Value);
+        }
+        adapter.Save(folder);
+    }
+
+    [Theory]
+    [InlineData("stru", 2, 0.5)]
+    [InlineData("rand", 4, 0.75)]
+    public void Original_with_pruned_units_zeroed_plus_recovered_adapter_equals_pruned_model_plus_its_adapter(string method, int kvHeads, double ratio)
+    {
+        var src = Path.Combine(_dir.Path, "model");
+        TinyLlama.Write(src, new TinyLlamaOptions { Layers = 4, KvHeads = kvHeads, Heads = 4 });
+        var prunedDir = Path.Combine(_dir.Path, "pruned");
+        ModelPruner.Run(new PruneOptions { Model = src, Out = prunedDir, Method = PruningMethods.Parse(method), Ratio = ratio, KeepFirst = 1, KeepLast = 1, Samples = 4, SeqLen = 24, Seed = 5 }, _cpu);
+        var adapterDir = Path.Combine(_dir.Path, "adapter-pruned");
+        float[] expected;
+        using (var pruned = LlamaModel.Load(prunedDir, _cpu))
+        {
+            SaveRandomAdapter(pruned, adapterDir, 3);
+            using var _ = LoraAdapter.Load(adapterDir, pruned);
+            expected = Logits(pruned, Tokens);
+        }
+
+        var recovered = Path.Combine(_dir.Path, "adapter-recovered");
+        Assert.Equal(0, Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", src, "--out", recovered));
+        var record = PruningRecord.LoadFor(prunedDir);
+        var (config, weights) = HostWeights(src);
+        using var zeroed = ModelFrom(config, StructuredPruningTests.ZeroRemovedUnits(weights, config, record), _cpu);
+        using var adapter = LoraAdapter.Load(recovered, zeroed);
+        Assert.Equal(2 * (4 * 7 + 1), adapter.Parameters().Count());
+        double error = MaxRelativeDifference(Logits(zeroed, Tokens), expected);
+        Assert.True(error < 1e-5, $"relative difference {error:E2}");
+
+        // Pruned rows of B and columns of A are zero: q rows of a removed head, down columns of a removed channel.
+        var layer1 = record.Layers[1];
+        int removedHead = Enumerable.Range(0, 4).First(h => !layer1.KeptHeads!.Contains(h));
+        var qB = adapter.Layers.Single(l => l.Path == "model.layers.1.self_attn.q_proj").Layer.B.Value.ToFloatArray();
+        Assert.All(qB.Skip(removedHead * config.HeadDim * 4).Take(config.HeadDim * 4), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
+    public void Non_structured_recovery_hands_back_b_a_unmasked_or_masked_on_request()
+    {
+        var src = Path.Combine(_dir.Path, "model");
+        TinyLlama.Write(src, new TinyLlamaOptions { Layers = 2, Hidden = 64, Intermediate = 128 });
+        var prunedDir = Path.Combine(_dir.Path, "pruned");
+        ModelPruner.Run(new PruneOptions { Model = src, Out = prunedDir, Method = PruningMethod.Unst, Ratio = 0.5, Samples = 4, SeqLen = 24 }, _cpu);
+        var adapterDir = Path.Combine(_dir.Path, "adapter-pruned");
+        using (var pruned = LlamaModel.Load(prunedDir, _cpu))
+            SaveRandomAdapter(pruned, adapterDir, 4, PruningMasks.Load(prunedDir, _cpu));
+
+        string unmasked = Path.Combine(_dir.Path, "unmasked"), masked = Path.Combine(_dir.Path, "masked");
+        Assert.Equal(0, Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", src, "--out", unmasked));
+        Assert.Equal(0, Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", src, "--out", masked, "--recover", "masked"));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(adapterDir, PeftAdapterFormat.WeightsFile)), File.ReadAllBytes(Path.Combine(unmasked, PeftAdapterFormat.WeightsFile)));
+        Assert.False(File.Exists(Path.Combine(unmasked, MaskFile.FileName)));
+
+        using var original = LlamaModel.Load(src, _cpu);
+        float[] withUnmasked, withMasked, plain = Logits(original, Tokens);
+        using (LoraAdapter.Load(unmasked, original)) withUnmasked = Logits(original, Tokens);
+        using (var a = LoraAdapter.Load(masked, original))
+        {
+            Assert.All(a.Layers.Where(l => l.Path != "lm_head"), l => Assert.NotNull(l.Layer.Mask));
+            withMasked = Logits(original, Tokens);
+        }
+        Assert.True(MaxRelativeDifference(withUnmasked, withMasked) > 1e-4);
+        Assert.True(MaxRelativeDifference(withMasked, plain) > 1e-4);
+    }
+
+    [Fact]
+    public void Recovering_for_a_different_original_names_the_layer_and_both_shapes()
+    {
+        var src = Path.Combine(_dir.Path, "model");
+        TinyLlama.Write(src, new TinyLlamaOptions { Layers = 4, KvHeads = 2 });
+        var prunedDir = Path.Combine(_dir.Path, "pruned");
+        ModelPruner.Run(new PruneOptions { Model = src, Out = prunedDir, Method = PruningMethod.Rand, Ratio = 0.5, KeepFirst = 1, KeepLast = 1 }, _cpu);
+        var adapterDir = Path.Combine(_dir.Path, "adapter");
+        using (var pruned = LlamaModel.Load(prunedDir, _cpu)) SaveRandomAdapter(pruned, adapterDir, 1);
+        var other = Path.Combine(_dir.Path, "other");
+        TinyLlama.Write(other, new TinyLlamaOptions { Layers = 4, KvHeads = 2, Intermediate = 64 });
+        var e = Assert.Throws<UserInputException>(() => Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", other, "--out", Path.Combine(_dir.Path, "r")));
+        Assert.Contains("layer 0", e.Message);
+        Assert.Contains("48 channels", e.Message);
+        Assert.Contains("64", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir.Path, "r")));
+    }
+}
