@@ -6,5 +6,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
 {
     DevicesCommand.Create(),
     DataCommand.Create(),
+    PretrainCommand.Create(),
 };
 return CliRunner.Run(root, args);
