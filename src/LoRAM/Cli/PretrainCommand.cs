@@ -93,6 +93,8 @@ internal static class PretrainCommand
         if (a.Tokens < 1) throw new UserInputException($"--tokens must be at least 1, got {a.Tokens}");
         if (a.SeqLen < 2) throw new UserInputException($"--seq-len must be at least 2, got {a.SeqLen}");
         if (a.Batch < 1) throw new UserInputException($"--batch must be at least 1, got {a.Batch}");
+        if (a.MicroBatch < 0 || (a.MicroBatch > 0 && a.Batch % a.MicroBatch != 0))
+            throw new UserInputException($"--micro-batch {a.MicroBatch} must divide --batch {a.Batch} (or be 0 for the whole batch)");
         if (a.EvalSequences < 0) throw new UserInputException($"--eval-sequences must be 0 or more, got {a.EvalSequences}");
         var saveDType = a.DType.ToLowerInvariant() switch
         {
@@ -171,11 +173,15 @@ internal static class PretrainCommand
                     try { trainer.ResumeFrom(resumeFrom); }
                     catch (ArgumentException e) { throw new UserInputException($"cannot resume: {e.Message}", e); }
                 }
+                // CPU time beside wall time: on a shared machine, tokens per CPU-second is the figure that does not
+                // depend on what else is running (for one thread it is the uncontended single-core throughput).
+                var cpuBefore = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
                 var summary = trainer.Run();
+                double cpuSeconds = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
                 model.Save(a.Out, saveDType);
                 WriteModelFiles(config, a.Out, configToo: false);
-                var report = Report(a, config, backend, options, summary);
+                var report = Report(a, config, backend, options, summary, cpuSeconds);
                 var reportPath = Path.Combine(a.Out, ReportFile);
                 File.WriteAllText(reportPath + ".tmp", report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 File.Move(reportPath + ".tmp", reportPath, overwrite: true);
@@ -219,7 +225,7 @@ internal static class PretrainCommand
         return sum / tokens;
     }
 
-    private static JsonObject Report(Arguments a, LlamaConfig config, Backend backend, TrainerOptions o, TrainingSummary s)
+    private static JsonObject Report(Arguments a, LlamaConfig config, Backend backend, TrainerOptions o, TrainingSummary s, double cpuSeconds)
     {
         var peak = new JsonObject();
         foreach (var (k, v) in s.PeakMemory) peak[k] = v;
@@ -242,6 +248,8 @@ internal static class PretrainCommand
             ["seconds"] = s.Seconds,
             ["tokens_per_s"] = s.TokensPerSecond,
             ["steady_tokens_per_s"] = s.SteadyTokensPerSecond,
+            ["cpu_seconds"] = cpuSeconds,
+            ["tokens_per_cpu_s"] = s.TokensThisRun / Math.Max(cpuSeconds, 1e-9),
             ["first_loss"] = s.FirstLoss,
             ["final_loss"] = s.FinalLoss,
             ["final_eval_loss"] = s.FinalEvalLoss,

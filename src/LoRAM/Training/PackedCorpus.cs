@@ -120,7 +120,8 @@ public sealed class PackedCorpus : IBatchSource
     {
         void Same(string field, long ours)
         {
-            long theirs = state[field]?.GetValue<long>() ?? throw new ArgumentException($"data state lacks '{field}'");
+            var node = state[field] ?? throw new ArgumentException($"data state lacks '{field}'");
+            long theirs = long.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
             if (theirs != ours) throw new ArgumentException($"the checkpoint's data has {field} = {theirs}, this run's {ours}");
         }
         if ((string?)state["kind"] != "packed-corpus") throw new ArgumentException($"the checkpoint's data state is of kind '{state["kind"]}', not packed-corpus");
@@ -128,7 +129,8 @@ public sealed class PackedCorpus : IBatchSource
         Same("sequence_length", SequenceLength);
         Same("stream_tokens", _stream.Length);
         Same("held_out_windows", HeldOutWindows);
-        int epoch = state["epoch"]!.GetValue<int>(), index = state["index"]!.GetValue<int>();
+        int epoch = int.Parse(state["epoch"]!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
+        int index = int.Parse(state["index"]!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
         if (epoch < 0 || index < 0 || index > _trainWindows) throw new ArgumentException($"data position epoch {epoch}, index {index} is out of range");
         Epoch = epoch;
         Index = index;
