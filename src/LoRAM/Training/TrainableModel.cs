@@ -17,6 +17,9 @@ public sealed record TrainableModel
     public required Func<Tape, Tensor, Var> Forward { get; init; }
     /// <summary>File name of the parameters inside a checkpoint (model.safetensors makes a full checkpoint an HF folder).</summary>
     public string WeightsFile { get; init; } = "model.safetensors";
+    /// <summary>Called before each micro-batch's forward pass with a seed that is a pure function of (run seed, step,
+    /// micro-batch), for stochastic layers (LoRA dropout): a resumed run draws the same masks as an uninterrupted one.</summary>
+    public Action<ulong>? SetStepSeed { get; init; }
     /// <summary>Writes the non-weight files of a self-contained model folder into a checkpoint folder.</summary>
     public Action<string>? WriteFolderFiles { get; init; }
 }

@@ -172,6 +172,7 @@ public sealed class Trainer : IDisposable
             if (trained == 0) continue;   // nothing to learn from (e.g. an SFT batch of prompts only)
             using var ids = Tensor.FromArray(_backend, batch.Inputs, batch.Sequences, batch.Length);
             using var targets = Tensor.FromArray(_backend, batch.Targets, batch.Sequences, batch.Length);
+            _model.SetStepSeed?.Invoke(CounterRng.Bits((ulong)(uint)_options.Seed * 0x9E3779B97F4A7C15UL, ((long)step << 20) | (uint)i));
             using var tape = new Tape(_backend) { Ledger = Ledger };
             var l = tape.CrossEntropy(_model.Forward(tape, ids), targets);
             double value = l.Item();
