@@ -49,12 +49,13 @@ internal static class PretrainCommand
         var device = new Option<string?>("--device") { Description = "cpu, cuda or ilgpu-cpu (default: LORAM_DEVICE, else CUDA when present, else cpu)." };
         var dtype = new Option<string>("--dtype") { Description = "Dtype of the final weights: f32 or bf16.", DefaultValueFactory = _ => "f32" };
         var ckLayers = new Option<bool>("--checkpoint-layers") { Description = "Recompute each layer in the backward pass (less activation memory)." };
+        var profile = new Option<bool>("--profile") { Description = "Time every op (forward and backward) and add the table to the report and stderr." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON on stdout." };
 
         var command = new Command("pretrain", "Pre-train a LLaMA from random initialisation on a plain-text corpus (byte tokenizer).")
         {
             config, data, tokens, outDir, seqLen, batch, micro, lr, minLr, warmup, wd, clip, seed, ckEvery, keep, evalEvery, evalSeqs,
-            logEvery, resume, device, dtype, ckLayers, json,
+            logEvery, resume, device, dtype, ckLayers, profile, json,
         };
         command.SetAction(parse =>
         {
@@ -62,7 +63,7 @@ internal static class PretrainCommand
                 parse.GetValue(seqLen), parse.GetValue(batch), parse.GetValue(micro), parse.GetValue(lr), parse.GetValue(minLr),
                 parse.GetValue(warmup), parse.GetValue(wd), parse.GetValue(clip), parse.GetValue(seed), parse.GetValue(ckEvery),
                 parse.GetValue(keep), parse.GetValue(evalEvery), parse.GetValue(evalSeqs), parse.GetValue(logEvery), parse.GetValue(resume),
-                parse.GetValue(device), parse.GetValue(dtype)!, parse.GetValue(ckLayers));
+                parse.GetValue(device), parse.GetValue(dtype)!, parse.GetValue(ckLayers), parse.GetValue(profile));
             var error = parse.InvocationConfiguration.Error;
             JsonObject report;
             try { report = Run(args, error); }
@@ -84,7 +85,7 @@ internal static class PretrainCommand
 
     internal sealed record Arguments(string Config, string Data, long Tokens, string Out, int SeqLen, int Batch, int MicroBatch,
         double Lr, double MinLrRatio, int? Warmup, double WeightDecay, double Clip, int Seed, int CheckpointEvery, int KeepCheckpoints,
-        int EvalEvery, int EvalSequences, int LogEvery, bool Resume, string? Device, string DType, bool CheckpointLayers);
+        int EvalEvery, int EvalSequences, int LogEvery, bool Resume, string? Device, string DType, bool CheckpointLayers, bool Profile = false);
 
     /// <summary>Trains and writes everything; returns the report (also written to OUT/report.json).</summary>
     internal static JsonObject Run(Arguments a, TextWriter progress)
@@ -167,6 +168,8 @@ internal static class PretrainCommand
                     $"on {backend.Name}; corpus {corpus.StreamTokens:N0} tokens ({corpus.TrainingWindows:N0} windows of {a.SeqLen}, {a.EvalSequences} held out); " +
                     $"{steps} steps × {a.Batch} × {a.SeqLen} tokens, micro-batch {options.MicroBatch}, lr {a.Lr:G3}, warm-up {options.WarmupSteps}"));
                 using var trainer = new Trainer(backend, trainable, corpus, options, ledger, progress);
+                var profiler = a.Profile ? new OpProfiler() : null;
+                trainer.Profiler = profiler;
                 if (a.EvalSequences > 0) trainer.Evaluate = () => HeldOutLoss(model, corpus, options.MicroBatch);
                 if (resumeFrom is not null)
                 {
@@ -182,6 +185,18 @@ internal static class PretrainCommand
                 model.Save(a.Out, saveDType);
                 WriteModelFiles(config, a.Out, configToo: false);
                 var report = Report(a, config, backend, options, summary, cpuSeconds);
+                if (profiler is not null)
+                {
+                    var ops = new JsonObject();
+                    progress.WriteLine($"op profile ({profiler.Total.TotalSeconds:F1} s in ops):");
+                    foreach (var e in profiler.Entries)
+                    {
+                        ops[e.Op] = new JsonObject { ["forward_s"] = e.Forward.TotalSeconds, ["backward_s"] = e.Backward.TotalSeconds, ["calls"] = e.ForwardCalls };
+                        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {e.Op,-24} forward {e.Forward.TotalSeconds,8:F2} s  backward {e.Backward.TotalSeconds,8:F2} s  {100 * e.Total / profiler.Total,5:F1} %"));
+                    }
+                    report["op_profile"] = ops;
+                }
                 var reportPath = Path.Combine(a.Out, ReportFile);
                 File.WriteAllText(reportPath + ".tmp", report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 File.Move(reportPath + ".tmp", reportPath, overwrite: true);

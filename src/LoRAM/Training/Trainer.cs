@@ -68,6 +68,9 @@ public sealed class Trainer : IDisposable
     /// <summary>Held-out loss, run every <see cref="TrainerOptions.EvalEvery"/> steps (and after the last step).</summary>
     public Func<double>? Evaluate { get; set; }
 
+    /// <summary>Per-op timings of the forward and backward passes, when set.</summary>
+    public OpProfiler? Profiler { get; set; }
+
     /// <summary>Called after every step is recorded (and checkpointed, when due).</summary>
     public Action<StepRecord>? AfterStep { get; set; }
 
@@ -173,7 +176,7 @@ public sealed class Trainer : IDisposable
             using var ids = Tensor.FromArray(_backend, batch.Inputs, batch.Sequences, batch.Length);
             using var targets = Tensor.FromArray(_backend, batch.Targets, batch.Sequences, batch.Length);
             _model.SetStepSeed?.Invoke(CounterRng.Bits((ulong)(uint)_options.Seed * 0x9E3779B97F4A7C15UL, ((long)step << 20) | (uint)i));
-            using var tape = new Tape(_backend) { Ledger = Ledger };
+            using var tape = new Tape(_backend, Profiler) { Ledger = Ledger };
             var l = tape.CrossEntropy(_model.Forward(tape, ids), targets);
             double value = l.Item();
             if (!double.IsFinite(value))

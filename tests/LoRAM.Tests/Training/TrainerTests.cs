@@ -36,15 +36,18 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(41, File.ReadAllLines(Path.Combine(Out("a"), LossCurve.FileName)).Length);   // header + one row a step
     }
 
-    [Fact]
-    public void Stopped_and_resumed_run_equals_the_uninterrupted_run_bit_for_bit()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Stopped_and_resumed_run_equals_the_uninterrupted_run_bit_for_bit(int threads)
     {
+        using var cpu = new CpuBackend(threads);   // the kernels split work the same way every time: no thread-count nondeterminism
         var stream = TinyTraining.Stream();
         const int steps = 12;
         float[][] expected;
         List<StepRecord> expectedCurve;
-        using (var model = TinyTraining.Model(_cpu))
-        using (var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 7), TinyTraining.Options(Out("full"), steps) with { CheckpointEvery = 4 }))
+        using (var model = TinyTraining.Model(cpu))
+        using (var trainer = new Trainer(cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 7), TinyTraining.Options(Out($"full{threads}"), steps) with { CheckpointEvery = 4 }))
         {
             trainer.Run();
             expected = TinyTraining.Weights(model);
@@ -52,14 +55,14 @@ public sealed class TrainerTests : IDisposable
         }
 
         // The same run, "killed" at step 6: the step-4 checkpoint survives, steps 5–6 are lost.
-        var options = TinyTraining.Options(Out("split"), steps) with { CheckpointEvery = 4 };
-        using (var model = TinyTraining.Model(_cpu))
-        using (var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 7), options with { StopAfterStep = 6 }))
+        var options = TinyTraining.Options(Out($"split{threads}"), steps) with { CheckpointEvery = 4 };
+        using (var model = TinyTraining.Model(cpu))
+        using (var trainer = new Trainer(cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 7), options with { StopAfterStep = 6 }))
             Assert.Equal(6, trainer.Run().Steps);
 
         // A fresh process: another initialisation (so everything must come from the checkpoint), resumed from step 4.
-        using (var model = TinyTraining.Model(_cpu, seed: 99))
-        using (var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 7), options))
+        using (var model = TinyTraining.Model(cpu, seed: 99))
+        using (var trainer = new Trainer(cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 7), options))
         {
             var latest = TrainingCheckpoint.Latest(trainer.CheckpointsFolder)!;
             Assert.EndsWith(TrainingCheckpoint.NameOf(4), latest);
@@ -70,7 +73,7 @@ public sealed class TrainerTests : IDisposable
             Assert.Equal(expectedCurve.Select(r => (r.Step, r.Tokens, r.Loss, r.LearningRate, r.GradNorm)),
                          trainer.Curve.Select(r => (r.Step, r.Tokens, r.Loss, r.LearningRate, r.GradNorm)));
         }
-        var written = LossCurve.Read(Path.Combine(Out("split"), LossCurve.FileName));
+        var written = LossCurve.Read(Path.Combine(Out($"split{threads}"), LossCurve.FileName));
         Assert.Equal(expectedCurve.Select(r => r.Loss), written.Select(r => r.Loss));
     }
 
