@@ -49,13 +49,14 @@ internal static class PretrainCommand
         var device = new Option<string?>("--device") { Description = "cpu, cuda or ilgpu-cpu (default: LORAM_DEVICE, else CUDA when present, else cpu)." };
         var dtype = new Option<string>("--dtype") { Description = "Dtype of the final weights: f32 or bf16.", DefaultValueFactory = _ => "f32" };
         var ckLayers = new Option<bool>("--checkpoint-layers") { Description = "Recompute each layer in the backward pass (less activation memory)." };
+        var timeLimit = new Option<double>("--time-limit") { Description = "Stop after this many seconds with a checkpoint (continue later with --resume); 0 = none.", DefaultValueFactory = _ => 0 };
         var profile = new Option<bool>("--profile") { Description = "Time every op (forward and backward) and add the table to the report and stderr." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON on stdout." };
 
         var command = new Command("pretrain", "Pre-train a LLaMA from random initialisation on a plain-text corpus (byte tokenizer).")
         {
             config, data, tokens, outDir, seqLen, batch, micro, lr, minLr, warmup, wd, clip, seed, ckEvery, keep, evalEvery, evalSeqs,
-            logEvery, resume, device, dtype, ckLayers, profile, json,
+            logEvery, resume, device, dtype, ckLayers, timeLimit, profile, json,
         };
         command.SetAction(parse =>
         {
@@ -63,7 +64,7 @@ internal static class PretrainCommand
                 parse.GetValue(seqLen), parse.GetValue(batch), parse.GetValue(micro), parse.GetValue(lr), parse.GetValue(minLr),
                 parse.GetValue(warmup), parse.GetValue(wd), parse.GetValue(clip), parse.GetValue(seed), parse.GetValue(ckEvery),
                 parse.GetValue(keep), parse.GetValue(evalEvery), parse.GetValue(evalSeqs), parse.GetValue(logEvery), parse.GetValue(resume),
-                parse.GetValue(device), parse.GetValue(dtype)!, parse.GetValue(ckLayers), parse.GetValue(profile));
+                parse.GetValue(device), parse.GetValue(dtype)!, parse.GetValue(ckLayers), parse.GetValue(profile), parse.GetValue(timeLimit));
             var error = parse.InvocationConfiguration.Error;
             JsonObject report;
             try { report = Run(args, error); }
@@ -74,6 +75,8 @@ internal static class PretrainCommand
             }
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else if (report["completed"]!.GetValue<bool>() is false)
+                output.WriteLine($"stopped at step {report["steps"]} of {report["planned_steps"]} (time limit); checkpoint {report["last_checkpoint"]}; continue with --resume");
             else
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"wrote {report["out"]}: {report["steps"]} steps, {report["tokens_seen"]:N0} tokens, loss {(double)report["first_loss"]!:F4} → {(double)report["final_loss"]!:F4}" +
@@ -85,7 +88,7 @@ internal static class PretrainCommand
 
     internal sealed record Arguments(string Config, string Data, long Tokens, string Out, int SeqLen, int Batch, int MicroBatch,
         double Lr, double MinLrRatio, int? Warmup, double WeightDecay, double Clip, int Seed, int CheckpointEvery, int KeepCheckpoints,
-        int EvalEvery, int EvalSequences, int LogEvery, bool Resume, string? Device, string DType, bool CheckpointLayers, bool Profile = false);
+        int EvalEvery, int EvalSequences, int LogEvery, bool Resume, string? Device, string DType, bool CheckpointLayers, bool Profile = false, double TimeLimit = 0);
 
     /// <summary>Trains and writes everything; returns the report (also written to OUT/report.json).</summary>
     internal static JsonObject Run(Arguments a, TextWriter progress)
@@ -96,6 +99,7 @@ internal static class PretrainCommand
         if (a.Batch < 1) throw new UserInputException($"--batch must be at least 1, got {a.Batch}");
         if (a.MicroBatch < 0 || (a.MicroBatch > 0 && a.Batch % a.MicroBatch != 0))
             throw new UserInputException($"--micro-batch {a.MicroBatch} must divide --batch {a.Batch} (or be 0 for the whole batch)");
+        if (a.TimeLimit < 0) throw new UserInputException($"--time-limit must be 0 or more seconds, got {a.TimeLimit}");
         if (a.EvalSequences < 0) throw new UserInputException($"--eval-sequences must be 0 or more, got {a.EvalSequences}");
         var saveDType = a.DType.ToLowerInvariant() switch
         {
@@ -140,6 +144,7 @@ internal static class PretrainCommand
             WarmupSteps = a.Warmup ?? Math.Max(steps / 20, steps > 1 ? 1 : 0), WeightDecay = a.WeightDecay, ClipNorm = a.Clip, Seed = a.Seed,
             OutputFolder = a.Out, CheckpointEvery = a.CheckpointEvery, KeepCheckpoints = a.KeepCheckpoints,
             EvalEvery = a.EvalSequences > 0 ? a.EvalEvery : 0, LogEvery = a.LogEvery,
+            TimeLimit = a.TimeLimit > 0 ? TimeSpan.FromSeconds(a.TimeLimit) : null,
         };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
@@ -182,8 +187,12 @@ internal static class PretrainCommand
                 var summary = trainer.Run();
                 double cpuSeconds = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
-                model.Save(a.Out, saveDType);
-                WriteModelFiles(config, a.Out, configToo: false);
+                // A time-boxed run that stopped early leaves its checkpoint, not a final model.
+                if (summary.Completed)
+                {
+                    model.Save(a.Out, saveDType);
+                    WriteModelFiles(config, a.Out, configToo: false);
+                }
                 var report = Report(a, config, backend, options, summary, cpuSeconds);
                 if (profiler is not null)
                 {
@@ -255,6 +264,7 @@ internal static class PretrainCommand
             ["seq_len"] = a.SeqLen,
             ["batch"] = o.BatchSequences,
             ["micro_batch"] = o.MicroBatch,
+            ["completed"] = s.Completed,
             ["steps"] = s.Steps,
             ["planned_steps"] = o.Steps,
             ["tokens_seen"] = s.TokensSeen,

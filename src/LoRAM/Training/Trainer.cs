@@ -137,6 +137,12 @@ public sealed class Trainer : IDisposable
                 if (last || (_options.CheckpointEvery > 0 && Step % _options.CheckpointEvery == 0)) SaveCheckpoint();
                 AfterStep?.Invoke(record);
                 if (_options.StopAfterStep is int stop && Step >= stop) break;
+                if (_options.TimeLimit is { } limit && wall.Elapsed >= limit && Step < _options.Steps)
+                {
+                    if (LastCheckpoint is null || !LastCheckpoint.EndsWith(TrainingCheckpoint.NameOf(Step), StringComparison.Ordinal)) SaveCheckpoint();
+                    _progress?.WriteLine($"time limit reached after step {Step} of {_options.Steps}; checkpoint {LastCheckpoint}");
+                    break;
+                }
             }
         }
         finally
@@ -147,7 +153,7 @@ public sealed class Trainer : IDisposable
         // Steady-state throughput leaves out the first step of this process (JIT compilation, pool warm-up).
         var steady = _curve.Where(r => r.Step > firstStep + 1).ToList();
         return new TrainingSummary(
-            Steps: Step, TokensSeen: TokensSeen, TokensThisRun: TokensSeen - firstTokens, Seconds: total,
+            Completed: Step == _options.Steps, Steps: Step, TokensSeen: TokensSeen, TokensThisRun: TokensSeen - firstTokens, Seconds: total,
             TokensPerSecond: (TokensSeen - firstTokens) / Math.Max(total, 1e-9),
             SteadyTokensPerSecond: steady.Count > 0 ? steady.Sum(r => r.TokensPerSecond * r.Seconds) / steady.Sum(r => r.Seconds) : null,
             FirstLoss: _curve.Count > 0 ? _curve[0].Loss : double.NaN,
@@ -344,6 +350,6 @@ public sealed class Trainer : IDisposable
 }
 
 /// <summary>What a training run measured, for reports.</summary>
-public sealed record TrainingSummary(int Steps, long TokensSeen, long TokensThisRun, double Seconds, double TokensPerSecond,
+public sealed record TrainingSummary(bool Completed, int Steps, long TokensSeen, long TokensThisRun, double Seconds, double TokensPerSecond,
     double? SteadyTokensPerSecond, double FirstLoss, double FinalLoss, double? FinalEvalLoss,
     IReadOnlyDictionary<string, long> PeakMemory, long PeakBackendBytes, string? LastCheckpoint);

@@ -47,6 +47,10 @@ public sealed record TrainerOptions
     /// <summary>Stop (as if killed) after this step, without the end-of-run checkpoint; for tests and time-boxed runs.</summary>
     public int? StopAfterStep { get; init; }
 
+    /// <summary>Wall-time budget of this process's run: after the step that exceeds it, write a checkpoint and stop
+    /// (a time-boxed session then continues with resume). Null: no limit.</summary>
+    public TimeSpan? TimeLimit { get; init; }
+
     public int MicroBatch => MicroBatchSequences == 0 ? BatchSequences : MicroBatchSequences;
     public int MicroBatchesPerStep => BatchSequences / MicroBatch;
 

@@ -85,6 +85,31 @@ public sealed class PretrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_time_limited_run_stops_with_a_checkpoint_and_resume_finishes_it()
+    {
+        var (config, corpus) = TinyInputs();
+        string outDir = Path.Combine(_dir, "boxed");
+        string[] common = ["pretrain", "--config", config, "--data", corpus, "--tokens", "1024", "--out", outDir, "--seq-len", "32", "--batch", "4",
+                           "--checkpoint-every", "0", "--eval-sequences", "0", "--device", "cpu", "--json"];
+        var (code, output, error) = Run([.. common, "--time-limit", "0.000001"]);
+        Assert.True(code == 0, error);
+        using (var report = JsonDocument.Parse(output))
+        {
+            Assert.False(report.RootElement.GetProperty("completed").GetBoolean());
+            Assert.Equal(1, report.RootElement.GetProperty("steps").GetInt32());
+        }
+        Assert.False(File.Exists(Path.Combine(outDir, "model.safetensors")));   // no final model from an unfinished run
+        Assert.Equal([1], TrainingCheckpoint.List(Path.Combine(outDir, TrainingCheckpoint.FolderName)).Select(c => c.Step));
+
+        (code, output, error) = Run([.. common, "--resume"]);
+        Assert.True(code == 0, error);
+        using (var report = JsonDocument.Parse(output))
+            Assert.True(report.RootElement.GetProperty("completed").GetBoolean());
+        Assert.Equal(Enumerable.Range(1, 8), LossCurve.Read(Path.Combine(outDir, LossCurve.FileName)).Select(r => r.Step));
+        Assert.True(File.Exists(Path.Combine(outDir, "model.safetensors")));
+    }
+
+    [Fact]
     public void Bad_flags_are_one_line_user_errors()
     {
         var (config, corpus) = TinyInputs();
