@@ -13,5 +13,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     RecoverCommand.Create(),
     PruneCommand.Create(),
     PlanCommand.Create(),
+    PretrainCommand.Create(),
 };
 return CliRunner.Run(root, args);

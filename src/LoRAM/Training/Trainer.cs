@@ -1,0 +1,355 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LoRAM.Autograd;
+using LoRAM.Autograd.Optim;
+using LoRAM.Llama.Safetensors;
+using LoRAM.Tensors;
+
+namespace LoRAM.Training;
+
+/// <summary>
+/// The shared training loop (pre-training and alignment now; LoRA SFT trains another parameter set through the
+/// same loop). One optimizer step:
+///   lr_t = schedule(t)                                   linear warm-up, cosine decay to lr·min_ratio
+///   for each micro-batch i of the step:   L_i = CE(model(x_i), y_i)  (mean over its N_i trained tokens)
+///       backward with weight N_i / Σ_j N_j     ⇒ Σ_i grads = ∇ of the token-mean loss over the whole batch
+///   ‖g‖ = global norm; clip to ClipNorm;  AdamW(lr_t) (decay on matrices only);  zero gradients
+/// A non-finite loss or gradient norm stops the run before the update (<see cref="TrainingDivergedException"/>).
+/// Checkpoints hold the parameters, the AdamW moments, the step, the data position and the loss curve, so a
+/// resumed run repeats an uninterrupted one bit for bit on a deterministic backend.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private const string Format = "loram-trainer-checkpoint/1";
+
+    private readonly Backend _backend;
+    private readonly TrainableModel _model;
+    private readonly IBatchSource _data;
+    private readonly TrainerOptions _options;
+    private readonly TextWriter? _progress;
+    private readonly List<(string Group, AdamW Optimizer)> _optimizers = new();
+    private readonly LrSchedule _schedule;
+    private readonly List<StepRecord> _curve = new();
+    private readonly Stopwatch _clock = new();
+    private double _priorSeconds;
+
+    public Trainer(Backend backend, TrainableModel model, IBatchSource data, TrainerOptions options, MemoryLedger? ledger = null, TextWriter? progress = null)
+    {
+        options.Validate();
+        if (model.Parameters.Count == 0) throw new ArgumentException("nothing to train: the model has no trainable parameters");
+        _backend = backend;
+        _model = model;
+        _data = data;
+        _options = options;
+        _progress = progress;
+        if (ledger is null)
+        {
+            ledger = new MemoryLedger();
+            ledger.AddParameters(model.Parameters);
+        }
+        Ledger = ledger;
+
+        // Two AdamW groups: decoupled weight decay on matrices, none on RMSNorm gains (rank 1).
+        var decay = model.Parameters.Where(p => p.Value.Rank >= 2).ToList();
+        var noDecay = model.Parameters.Where(p => p.Value.Rank < 2).ToList();
+        float b1 = (float)options.Beta1, b2 = (float)options.Beta2, eps = (float)options.Epsilon;
+        if (decay.Count > 0) _optimizers.Add(("decay", new AdamW(decay, b1, b2, eps, (float)options.WeightDecay)));
+        if (noDecay.Count > 0) _optimizers.Add(("no_decay", new AdamW(noDecay, b1, b2, eps, 0f)));
+        foreach (var (_, o) in _optimizers) ledger.AddOptimizer(o);
+
+        _schedule = LrSchedule.Cosine(options.LearningRate, options.WarmupSteps, options.Steps, options.LearningRate * options.MinLrRatio);
+    }
+
+    /// <summary>Device memory by category, sampled at each backward pass and after each update.</summary>
+    public MemoryLedger Ledger { get; }
+
+    /// <summary>Held-out loss, run every <see cref="TrainerOptions.EvalEvery"/> steps (and after the last step).</summary>
+    public Func<double>? Evaluate { get; set; }
+
+    /// <summary>Per-op timings of the forward and backward passes, when set.</summary>
+    public OpProfiler? Profiler { get; set; }
+
+    /// <summary>Called after every step is recorded (and checkpointed, when due).</summary>
+    public Action<StepRecord>? AfterStep { get; set; }
+
+    /// <summary>Test hook: called inside a checkpoint's temporary folder after the weights are written, before the
+    /// optimizer state and trainer state (to simulate a failure in the middle of a save).</summary>
+    internal Action<string>? CheckpointFault { get; set; }
+
+    /// <summary>Optimizer steps completed.</summary>
+    public int Step { get; private set; }
+    /// <summary>Input tokens processed so far.</summary>
+    public long TokensSeen { get; private set; }
+    public IReadOnlyList<StepRecord> Curve => _curve;
+    public string? LastCheckpoint { get; private set; }
+    public string CheckpointsFolder => Path.Combine(_options.OutputFolder, TrainingCheckpoint.FolderName);
+
+    // ==== the loop ================================================================================
+
+    /// <summary>Trains from the current step to <see cref="TrainerOptions.Steps"/> (or <see cref="TrainerOptions.StopAfterStep"/>).</summary>
+    public TrainingSummary Run()
+    {
+        Directory.CreateDirectory(_options.OutputFolder);
+        string curvePath = Path.Combine(_options.OutputFolder, LossCurve.FileName);
+        WriteAtomically(curvePath, LossCurve.Format(_curve));   // a resumed run drops rows after its checkpoint
+        using var curve = new StreamWriter(new FileStream(curvePath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        int firstStep = Step;
+        long firstTokens = TokensSeen;
+        var wall = Stopwatch.StartNew();
+        _clock.Start();
+        try
+        {
+            while (Step < _options.Steps)
+            {
+                var stepClock = Stopwatch.StartNew();
+                float lr = _schedule.Rate(Step);
+                var micro = new List<TokenBatch>(_options.MicroBatchesPerStep);
+                for (int i = 0; i < _options.MicroBatchesPerStep; i++) micro.Add(_data.Next(_options.MicroBatch));
+
+                double loss = AccumulateGradients(micro, Step + 1);
+                double norm = GradClip.ClipGlobalNorm(_model.Parameters, _options.ClipNorm > 0 ? _options.ClipNorm : double.PositiveInfinity);
+                if (!double.IsFinite(norm))
+                {
+                    ZeroGrad();
+                    throw new TrainingDivergedException(Step + 1, $"the gradient norm is {norm}", LastCheckpoint);
+                }
+                foreach (var (_, o) in _optimizers) o.Step(lr);
+                ZeroGrad();
+                Ledger.Sample(_backend);
+
+                Step++;
+                long stepTokens = micro.Sum(b => (long)b.Sequences * b.Length);
+                TokensSeen += stepTokens;
+                double? eval = null;
+                if (Evaluate is not null && _options.EvalEvery > 0 && (Step % _options.EvalEvery == 0 || Step == _options.Steps))
+                    eval = Evaluate();
+                _backend.Synchronize();
+                double seconds = stepClock.Elapsed.TotalSeconds;
+                var record = new StepRecord(Step, TokensSeen, loss, lr, norm, eval, stepTokens / seconds, seconds);
+                _curve.Add(record);
+                curve.WriteLine(LossCurve.Row(record));
+                if (_options.LogEvery > 0 && (Step == firstStep + 1 || Step % _options.LogEvery == 0 || Step == _options.Steps || eval is not null))
+                    Log(record);
+
+                bool last = Step == _options.Steps;
+                if (last || (_options.CheckpointEvery > 0 && Step % _options.CheckpointEvery == 0)) SaveCheckpoint();
+                AfterStep?.Invoke(record);
+                if (_options.StopAfterStep is int stop && Step >= stop) break;
+                if (_options.TimeLimit is { } limit && wall.Elapsed >= limit && Step < _options.Steps)
+                {
+                    if (LastCheckpoint is null || !LastCheckpoint.EndsWith(TrainingCheckpoint.NameOf(Step), StringComparison.Ordinal)) SaveCheckpoint();
+                    _progress?.WriteLine($"time limit reached after step {Step} of {_options.Steps}; checkpoint {LastCheckpoint}");
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            _clock.Stop();
+        }
+        double total = wall.Elapsed.TotalSeconds;
+        // Steady-state throughput leaves out the first step of this process (JIT compilation, pool warm-up).
+        var steady = _curve.Where(r => r.Step > firstStep + 1).ToList();
+        return new TrainingSummary(
+            Completed: Step == _options.Steps, Steps: Step, TokensSeen: TokensSeen, TokensThisRun: TokensSeen - firstTokens, Seconds: total,
+            TokensPerSecond: (TokensSeen - firstTokens) / Math.Max(total, 1e-9),
+            SteadyTokensPerSecond: steady.Count > 0 ? steady.Sum(r => r.TokensPerSecond * r.Seconds) / steady.Sum(r => r.Seconds) : null,
+            FirstLoss: _curve.Count > 0 ? _curve[0].Loss : double.NaN,
+            FinalLoss: _curve.Count > 0 ? _curve[^1].Loss : double.NaN,
+            FinalEvalLoss: _curve.LastOrDefault(r => r.EvalLoss is not null)?.EvalLoss,
+            PeakMemory: Ledger.PeakByCategory(),
+            PeakBackendBytes: _backend.Memory.PeakLiveBytes,
+            LastCheckpoint: LastCheckpoint);
+    }
+
+    /// <summary>
+    /// Forward and backward passes over one step's micro-batches, leaving the summed gradients in the parameters.
+    /// Micro-batch i's mean loss is back-propagated with weight N_i / ΣN (its share of the trained tokens), so the
+    /// result is the gradient of the token-mean loss over the step, however the batch is split. Returns that loss.
+    /// </summary>
+    internal double AccumulateGradients(IReadOnlyList<TokenBatch> microBatches, int step)
+    {
+        ZeroGrad();
+        long total = microBatches.Sum(b => (long)b.TrainedTokens);
+        double loss = 0;
+        for (int i = 0; i < microBatches.Count; i++)
+        {
+            var batch = microBatches[i];
+            int trained = batch.TrainedTokens;
+            if (trained == 0) continue;   // nothing to learn from (e.g. an SFT batch of prompts only)
+            using var ids = Tensor.FromArray(_backend, batch.Inputs, batch.Sequences, batch.Length);
+            using var targets = Tensor.FromArray(_backend, batch.Targets, batch.Sequences, batch.Length);
+            _model.SetStepSeed?.Invoke(CounterRng.Bits((ulong)(uint)_options.Seed * 0x9E3779B97F4A7C15UL, ((long)step << 20) | (uint)i));
+            using var tape = new Tape(_backend, Profiler) { Ledger = Ledger };
+            var l = tape.CrossEntropy(_model.Forward(tape, ids), targets);
+            double value = l.Item();
+            if (!double.IsFinite(value))
+            {
+                tape.ReleaseGraph();
+                ZeroGrad();
+                throw new TrainingDivergedException(step, $"the loss is {value} (micro-batch {i + 1} of {microBatches.Count})", LastCheckpoint);
+            }
+            double weight = (double)trained / total;
+            using var seed = Tensor.FromArray(_backend, [(float)weight], 1);
+            tape.Backward(l, seed);
+            loss += weight * value;
+        }
+        return loss;
+    }
+
+    private void ZeroGrad()
+    {
+        foreach (var p in _model.Parameters) p.ZeroGrad();
+    }
+
+    private void Log(StepRecord r)
+    {
+        if (_progress is null) return;
+        static string Mb(long bytes) => (bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture);
+        var inv = CultureInfo.InvariantCulture;
+        string eval = r.EvalLoss is { } e ? $"  eval {e.ToString("F4", inv)}" : "";
+        _progress.WriteLine(string.Create(inv,
+            $"step {r.Step}/{_options.Steps}  loss {r.Loss:F4}{eval}  lr {r.LearningRate:E2}  |g| {r.GradNorm:F3}  {r.TokensPerSecond:N0} tok/s  " +
+            $"mem MB: params {Mb(Ledger.Live(MemoryCategory.TrainableParams))} grads(peak) {Mb(Ledger.Peak(MemoryCategory.Gradients))} " +
+            $"adam {Mb(Ledger.Live(MemoryCategory.OptimizerState))} act(peak) {Mb(Ledger.Peak(MemoryCategory.Activations))} " +
+            $"total(peak) {Mb(_backend.Memory.PeakLiveBytes)}"));
+    }
+
+    // ==== checkpoints =============================================================================
+
+    /// <summary>Writes a checkpoint of the current step (atomically) and keeps the newest few.</summary>
+    public string SaveCheckpoint()
+    {
+        var exported = new List<Tensor>();
+        try
+        {
+            LastCheckpoint = TrainingCheckpoint.Write(CheckpointsFolder, Step, tmp =>
+            {
+                var weights = new SafetensorsWriter();
+                weights.Metadata["format"] = "pt";
+                foreach (var p in _model.Parameters) weights.Add(p.Name!, p.Value);
+                weights.Save(Path.Combine(tmp, _model.WeightsFile));
+                _model.WriteFolderFiles?.Invoke(tmp);
+                CheckpointFault?.Invoke(tmp);
+
+                var optimizer = new SafetensorsWriter();
+                foreach (var (group, o) in _optimizers)
+                    foreach (var (name, t) in o.ExportState())
+                    {
+                        exported.Add(t);
+                        optimizer.Add(group + "/" + name, t);
+                    }
+                optimizer.Save(Path.Combine(tmp, TrainingCheckpoint.OptimizerFile));
+                TrainingCheckpoint.WriteText(Path.Combine(tmp, LossCurve.FileName), LossCurve.Format(_curve));
+                TrainingCheckpoint.WriteText(Path.Combine(tmp, TrainingCheckpoint.StateFile), State().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            });
+        }
+        finally
+        {
+            foreach (var t in exported) t.Dispose();
+        }
+        TrainingCheckpoint.Prune(CheckpointsFolder, _options.KeepCheckpoints);
+        return LastCheckpoint;
+    }
+
+    private JsonObject State() => new()
+    {
+        ["format"] = Format,
+        ["step"] = Step,
+        ["tokens_seen"] = TokensSeen,
+        ["seconds"] = _priorSeconds + _clock.Elapsed.TotalSeconds,
+        ["options"] = OptionsThatShapeTheRun(),
+        ["micro_batch"] = _options.MicroBatch,
+        ["data"] = _data.SaveState(),
+        ["parameters"] = new JsonArray(_model.Parameters.Select(p => (JsonNode)p.Name!).ToArray()),
+    };
+
+    private JsonObject OptionsThatShapeTheRun() => new()
+    {
+        ["steps"] = _options.Steps,
+        ["batch"] = _options.BatchSequences,
+        ["sequence_length"] = _data.SequenceLength,
+        ["lr"] = _options.LearningRate,
+        ["warmup"] = _options.WarmupSteps,
+        ["min_lr_ratio"] = _options.MinLrRatio,
+        ["weight_decay"] = _options.WeightDecay,
+        ["beta1"] = _options.Beta1,
+        ["beta2"] = _options.Beta2,
+        ["eps"] = _options.Epsilon,
+        ["clip"] = _options.ClipNorm,
+        ["seed"] = _options.Seed,
+        ["schedule"] = "cosine",
+    };
+
+    /// <summary>
+    /// Restores parameters, optimizer state, step, data position and loss curve from a checkpoint folder. The run's
+    /// options must match the checkpoint's (else <see cref="ArgumentException"/> naming the first difference); the
+    /// micro-batch may differ (the result then matches to accumulation rounding instead of bit for bit).
+    /// </summary>
+    public void ResumeFrom(string folder)
+    {
+        var statePath = Path.Combine(folder, TrainingCheckpoint.StateFile);
+        var state = JsonNode.Parse(File.ReadAllText(statePath)) as JsonObject ?? throw new ArgumentException($"{statePath}: not a JSON object");
+        if ((string?)state["format"] != Format) throw new ArgumentException($"{statePath}: format '{state["format"]}' is not {Format}");
+        var saved = state["options"] as JsonObject ?? throw new ArgumentException($"{statePath}: no options");
+        foreach (var (key, ours) in OptionsThatShapeTheRun())
+            if (saved[key]?.ToJsonString() != ours!.ToJsonString())
+                throw new ArgumentException($"{statePath}: the checkpoint was made with {key} = {saved[key]?.ToJsonString() ?? "(missing)"}, this run has {ours.ToJsonString()}");
+
+        using (var weights = SafetensorsFile.Open(Path.Combine(folder, _model.WeightsFile)))
+            foreach (var p in _model.Parameters)
+            {
+                if (!weights.Contains(p.Name!)) throw new ArgumentException($"{weights.Path}: no tensor '{p.Name}'");
+                using var t = weights.Load(_backend, p.Name!, DType.F32);
+                if (!t.ShapeArray().SequenceEqual(p.Value.ShapeArray()))
+                    throw new ArgumentException($"{weights.Path}: tensor '{p.Name}' has shape [{string.Join(", ", t.ShapeArray())}], the model [{string.Join(", ", p.Value.ShapeArray())}]");
+                _backend.Copy(t, p.Value);
+            }
+
+        using (var opt = SafetensorsFile.Open(Path.Combine(folder, TrainingCheckpoint.OptimizerFile)))
+            foreach (var (group, o) in _optimizers)
+            {
+                var slots = new Dictionary<string, Tensor>();
+                try
+                {
+                    foreach (var e in opt.Entries.Where(e => e.Name.StartsWith(group + "/", StringComparison.Ordinal)))
+                        slots[e.Name[(group.Length + 1)..]] = opt.Load(_backend, e.Name);
+                    if (!slots.ContainsKey("step")) throw new ArgumentException($"{opt.Path}: no state for optimizer group '{group}'");
+                    o.ImportState(slots);
+                }
+                finally
+                {
+                    foreach (var t in slots.Values) t.Dispose();
+                }
+            }
+
+        _data.LoadState(state["data"] as JsonObject ?? throw new ArgumentException($"{statePath}: no data state"));
+        Step = state["step"]!.GetValue<int>();
+        TokensSeen = state["tokens_seen"]!.GetValue<long>();
+        _priorSeconds = state["seconds"]?.GetValue<double>() ?? 0;
+        _curve.Clear();
+        _curve.AddRange(LossCurve.Read(Path.Combine(folder, LossCurve.FileName)));
+        if (_curve.Count != Step) throw new ArgumentException($"{folder}: the loss curve has {_curve.Count} rows for step {Step}");
+        LastCheckpoint = folder;
+        _progress?.WriteLine($"resumed from {folder} at step {Step} ({TokensSeen:N0} tokens seen)");
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var tmp = path + ".tmp";
+        TrainingCheckpoint.WriteText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, o) in _optimizers) o.Dispose();
+    }
+}
+
+/// <summary>What a training run measured, for reports.</summary>
+public sealed record TrainingSummary(bool Completed, int Steps, long TokensSeen, long TokensThisRun, double Seconds, double TokensPerSecond,
+    double? SteadyTokensPerSecond, double FirstLoss, double FinalLoss, double? FinalEvalLoss,
+    IReadOnlyDictionary<string, long> PeakMemory, long PeakBackendBytes, string? LastCheckpoint);
