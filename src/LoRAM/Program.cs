@@ -14,5 +14,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     PruneCommand.Create(),
     PlanCommand.Create(),
     PretrainCommand.Create(),
+    TrainCommand.Create(),
 };
 return CliRunner.Run(root, args);

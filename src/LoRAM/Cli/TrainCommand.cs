@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using LoRAM.Lora;
+using LoRAM.Training;
+
+namespace LoRAM.Cli;
+
+/// <summary><c>loram train</c>: LoRA SFT on instruction JSONL (the model may be pruned, aligned or NF4); writes a PEFT adapter.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model("Model folder to train on (for LoRAM: the pruned, optionally aligned, model).");
+        var data = new Option<string>("--data") { Description = "Instruction JSONL (Alpaca {instruction, input, output} or ShareGPT {conversations}).", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Folder for the adapter, loss curve, report and checkpoints.", Required = true };
+        var rank = new Option<int>("--rank") { Description = "LoRA rank r.", DefaultValueFactory = _ => 8 };
+        var alpha = new Option<float>("--alpha") { Description = "LoRA alpha (scaling alpha/r).", DefaultValueFactory = _ => 16f };
+        var dropout = new Option<float>("--lora-dropout") { Description = "Dropout on the LoRA input.", DefaultValueFactory = _ => 0.05f };
+        var targets = new Option<string>("--targets")
+        {
+            Description = "Comma-separated modules: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj[,lm_head].",
+            DefaultValueFactory = _ => string.Join(',', LoraSettings.AllProjections),
+        };
+        var rslora = new Option<bool>("--rslora") { Description = "Scale by alpha/√r (rsLoRA) instead of alpha/r." };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps (0 = one epoch).", DefaultValueFactory = _ => 0 };
+        var batch = new Option<int>("--batch") { Description = "Sequences per optimizer step.", DefaultValueFactory = _ => 16 };
+        var micro = new Option<int>("--micro-batch") { Description = "Sequences per forward/backward pass (gradient accumulation).", DefaultValueFactory = _ => 4 };
+        var seqLen = new Option<int>("--seq-len") { Description = "Longest example in tokens (longer prompts are cut from the left).", DefaultValueFactory = _ => 512 };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate (paper: 1e-3).", DefaultValueFactory = _ => 1e-3 };
+        var warmup = new Option<int?>("--warmup") { Description = "Warm-up steps (default 5% of the steps)." };
+        var wd = new Option<double>("--weight-decay") { Description = "AdamW weight decay.", DefaultValueFactory = _ => 0.0 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the adapter's initialisation, data order and dropout.", DefaultValueFactory = _ => 1 };
+        var nf4 = new Option<bool>("--nf4") { Description = "QLoRAM: store the frozen projections in NF4 while training." };
+        var eval = new Option<string?>("--eval") { Description = "Held-out instruction JSONL: response perplexity every --eval-every steps." };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Steps between evaluations (default: at the end).", DefaultValueFactory = _ => 0 };
+        var evalItems = new Option<int>("--eval-items") { Description = "Items of --eval to score.", DefaultValueFactory = _ => 64 };
+        var ckEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0 = none).", DefaultValueFactory = _ => 0 };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out, exactly." };
+        var ckLayers = new Option<bool>("--checkpoint-layers") { Description = "Recompute each layer in the backward pass (less activation memory)." };
+        var timeLimit = new Option<double>("--time-limit") { Description = "Stop with a checkpoint after this many seconds (0 = none).", DefaultValueFactory = _ => 0 };
+        var device = CommonOptions.Device();
+        var json = CommonOptions.Json();
+        var command = new Command("train", "LoRA fine-tuning on instruction data (response-only loss); writes a PEFT adapter.")
+        {
+            model, data, outDir, rank, alpha, dropout, targets, rslora, steps, batch, micro, seqLen, lr, warmup, wd, seed, nf4,
+            eval, evalEvery, evalItems, ckEvery, resume, ckLayers, timeLimit, device, json,
+        };
+        command.SetAction(parse =>
+        {
+            var o = new LoraTrainingOptions
+            {
+                Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Out = parse.GetValue(outDir)!,
+                Lora = new LoraSettings
+                {
+                    Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = parse.GetValue(dropout), UseRsLora = parse.GetValue(rslora),
+                    TargetModules = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                },
+                Steps = parse.GetValue(steps), Batch = parse.GetValue(batch), MicroBatch = parse.GetValue(micro), MaxLength = parse.GetValue(seqLen),
+                LearningRate = parse.GetValue(lr), Warmup = parse.GetValue(warmup), WeightDecay = parse.GetValue(wd), Seed = parse.GetValue(seed),
+                Nf4 = parse.GetValue(nf4), Eval = parse.GetValue(eval), EvalEvery = parse.GetValue(evalEvery), EvalItems = parse.GetValue(evalItems),
+                CheckpointEvery = parse.GetValue(ckEvery), Resume = parse.GetValue(resume), CheckpointLayers = parse.GetValue(ckLayers),
+                TimeLimitSeconds = parse.GetValue(timeLimit),
+            };
+            var error = parse.InvocationConfiguration.Error;
+            System.Text.Json.Nodes.JsonObject report;
+            using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
+            {
+                try { report = LoraTraining.Run(o, backend, error); }
+                catch (TrainingDivergedException e)
+                {
+                    error.WriteLine($"loram: training stopped: {e.Message}");
+                    return 3;
+                }
+            }
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else if (report["completed"]!.GetValue<bool>() is false)
+                output.WriteLine($"stopped at step {report["steps"]} of {report["planned_steps"]} (time limit); continue with --resume");
+            else
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"wrote adapter {report["out"]}: {report["steps"]} steps, loss {(double)report["first_loss"]!:F4} → {(double)report["final_loss"]!:F4}, {(double)report["tokens_per_s"]!:N0} tok/s"));
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using LoRAM.Autograd;
+using LoRAM.Cli;
+using LoRAM.Data;
+using LoRAM.Evaluation;
+using LoRAM.Llama;
+using LoRAM.Llama.Model;
+using LoRAM.Llama.Tokenization;
+using LoRAM.Lora;
+using LoRAM.Quantization;
+using LoRAM.Tensors;
+
+namespace LoRAM.Training;
+
+/// <summary>What <c>loram train</c> does: LoRA SFT of a (pruned, aligned, quantized …) model on instruction data.</summary>
+public sealed record LoraTrainingOptions
+{
+    public required string Model { get; init; }
+    public required string Data { get; init; }
+    public required string Out { get; init; }
+    public LoraSettings Lora { get; init; } = new();
+    /// <summary>Optimizer steps; 0 = one epoch over the data.</summary>
+    public int Steps { get; init; }
+    public int Batch { get; init; } = 16;
+    public int MicroBatch { get; init; } = 4;
+    public int MaxLength { get; init; } = 512;
+    public double LearningRate { get; init; } = 1e-3;
+    public int? Warmup { get; init; }
+    public double MinLrRatio { get; init; } = 0.1;
+    public double WeightDecay { get; init; }
+    public double Clip { get; init; } = 1.0;
+    public int Seed { get; init; } = 1;
+    /// <summary>QLoRAM: quantize the frozen projections to NF4 before training.</summary>
+    public bool Nf4 { get; init; }
+    /// <summary>Held-out instruction JSONL scored (response-only perplexity) every <see cref="EvalEvery"/> steps.</summary>
+    public string? Eval { get; init; }
+    public int EvalEvery { get; init; }
+    public int EvalItems { get; init; } = 64;
+    public int CheckpointEvery { get; init; }
+    public bool Resume { get; init; }
+    public bool CheckpointLayers { get; init; }
+    public double TimeLimitSeconds { get; init; }
+    public int LogEvery { get; init; } = 10;
+    /// <summary>Stop (with a checkpoint) after this step, as if interrupted — for resume tests.</summary>
+    public int? StopAfterStep { get; init; }
+}
+
+/// <summary>
+/// LoRA supervised fine-tuning with the shared <see cref="Trainer"/>: the model's frozen weights stay in their stored
+/// dtype (or NF4), adapters on the targeted projections are the only parameters, the loss is on response tokens only
+/// (<see cref="InstructionBatches"/>). A model pruned non-structurally trains masked LoRA, (B·A) ⊙ M, with the
+/// masks of its folder (paper §3.2). The output folder is a PEFT adapter of the model trained on.
+/// </summary>
+public static class LoraTraining
+{
+    public const string ReportFile = "report.json";
+
+    public static JsonObject Run(LoraTrainingOptions o, Backend backend, TextWriter progress, Action<StepRecord>? afterStep = null)
+    {
+        if (o.Batch < 1 || o.MicroBatch < 1 || o.Batch % o.MicroBatch != 0)
+            throw new UserInputException($"--micro-batch {o.MicroBatch} must divide --batch {o.Batch}");
+        if (o.MaxLength < 8) throw new UserInputException($"--seq-len must be at least 8, got {o.MaxLength}");
+        if (o.Steps < 0) throw new UserInputException($"--steps must be 0 (one epoch) or more, got {o.Steps}");
+        try { o.Lora.Validate(); }
+        catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+        if (File.Exists(o.Out)) throw new UserInputException($"{o.Out}: is a file, --out needs a folder");
+        string checkpoints = Path.Combine(o.Out, TrainingCheckpoint.FolderName);
+        string? resumeFrom = TrainingCheckpoint.Latest(checkpoints);
+        if (o.Resume && resumeFrom is null) throw new UserInputException($"{o.Out}: --resume given but there is no checkpoint in {checkpoints}");
+        if (!o.Resume && resumeFrom is not null) throw new UserInputException($"{o.Out}: already holds checkpoints; pass --resume to continue, or choose another folder");
+        OutputFolder.EnsureWritable(o.Out);
+
+        var records = LoadInstructions(o.Data);
+        var evalRecords = o.Eval is null ? null : LoadInstructions(o.Eval).Take(o.EvalItems).ToList();
+
+        using var model = CommonOptions.LoadModel(o.Model, backend, new LlamaModelOptions { CheckpointLayers = o.CheckpointLayers });
+        if (o.MaxLength > model.Config.MaxPositionEmbeddings)
+            throw new UserInputException($"--seq-len {o.MaxLength} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
+        ITokenizer tokenizer;
+        try { tokenizer = Tokenizers.Load(o.Model, model.Config); }
+        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
+        var data = new InstructionBatches(records, tokenizer, o.MaxLength, o.Seed);
+
+        (long Before, long After)? quantized = o.Nf4 ? ProjectionQuantizer.QuantizeProjections(model) : null;
+        var masks = PruningMasks.Load(o.Model, backend);
+        using var adapter = LoraAdapter.Attach(model, o.Lora, o.Seed, masks);
+
+        int steps = o.Steps > 0 ? o.Steps : Math.Max(1, data.Examples / o.Batch);
+        var options = new TrainerOptions
+        {
+            Steps = steps, BatchSequences = o.Batch, MicroBatchSequences = o.MicroBatch, LearningRate = o.LearningRate,
+            MinLrRatio = o.MinLrRatio, WarmupSteps = o.Warmup ?? Math.Max(steps / 20, steps > 1 ? 1 : 0), WeightDecay = o.WeightDecay,
+            ClipNorm = o.Clip, Seed = o.Seed, OutputFolder = o.Out, CheckpointEvery = o.CheckpointEvery,
+            EvalEvery = evalRecords is null ? 0 : o.EvalEvery > 0 ? o.EvalEvery : steps, LogEvery = o.LogEvery,
+            TimeLimit = o.TimeLimitSeconds > 0 ? TimeSpan.FromSeconds(o.TimeLimitSeconds) : null,
+            StopAfterStep = o.StopAfterStep,
+        };
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+
+        var ledger = new MemoryLedger();
+        model.RegisterMemory(ledger);
+        var trainable = new TrainableModel
+        {
+            Parameters = adapter.Parameters().ToList(),
+            Forward = (tape, ids) => model.Forward(tape, ids),
+            SetStepSeed = seed => adapter.SetDropoutSeed(unchecked((long)seed)),
+            WeightsFile = PeftAdapterFormat.WeightsFile,
+            WriteFolderFiles = folder => AtomicFile.WriteAllText(Path.Combine(folder, PeftAdapterFormat.ConfigFile),
+                PeftAdapterFormat.ConfigJson(o.Lora, Path.GetFullPath(o.Model))),
+        };
+        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"train: LoRA r={o.Lora.Rank} α={o.Lora.Alpha} on {adapter.Layers.Count} projections ({adapter.ParameterCount:N0} parameters{(masks is null ? "" : ", masked")}) " +
+            $"of {model.Config.ParameterCount():N0}{(quantized is null ? "" : " (NF4)")} on {backend.Name}; {data.Examples:N0} examples ({data.ResponseTokens:N0} response tokens), " +
+            $"{steps} steps × {o.Batch} (micro-batch {o.MicroBatch}), lr {o.LearningRate:G3}"));
+
+        using var trainer = new Trainer(backend, trainable, data, options, ledger, progress);
+        if (evalRecords is not null)
+            trainer.Evaluate = () => Benchmarks.InstructionPerplexity(model, tokenizer, evalRecords, o.MaxLength, o.MicroBatch).MeanNll;
+        trainer.AfterStep = afterStep;
+        if (resumeFrom is not null)
+        {
+            try { trainer.ResumeFrom(resumeFrom); }
+            catch (ArgumentException e) { throw new UserInputException($"cannot resume: {e.Message}", e); }
+        }
+        var summary = trainer.Run();
+        if (summary.Completed) adapter.Save(o.Out, Path.GetFullPath(o.Model));
+
+        var peak = new JsonObject();
+        foreach (var (k, v) in summary.PeakMemory) peak[k] = v;
+        var report = new JsonObject
+        {
+            ["out"] = Path.GetFullPath(o.Out),
+            ["model"] = Path.GetFullPath(o.Model),
+            ["completed"] = summary.Completed,
+            ["steps"] = summary.Steps,
+            ["planned_steps"] = steps,
+            ["tokens_seen"] = summary.TokensSeen,
+            ["seconds"] = summary.Seconds,
+            ["tokens_per_s"] = summary.TokensPerSecond,
+            ["first_loss"] = summary.FirstLoss,
+            ["final_loss"] = summary.FinalLoss,
+            ["final_eval_nll"] = summary.FinalEvalLoss,
+            ["model_parameters"] = model.Config.ParameterCount(),
+            ["adapter_parameters"] = adapter.ParameterCount,
+            ["frozen_weight_bytes"] = model.WeightBytes(),
+            ["nf4"] = o.Nf4,
+            ["masked"] = masks is not null,
+            ["peak_memory_bytes"] = peak,
+            ["peak_backend_bytes"] = summary.PeakBackendBytes,
+            ["last_checkpoint"] = summary.LastCheckpoint,
+        };
+        AtomicFile.WriteAllText(Path.Combine(o.Out, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
+        return report;
+    }
+
+    /// <summary>Alpaca ({instruction, input, output}) or ShareGPT ({conversations}) JSONL, by the first record's keys.</summary>
+    public static List<InstructionRecord> LoadInstructions(string path)
+    {
+        if (!File.Exists(path)) throw new UserInputException($"{path}: no such file");
+        string? first = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
+        var records = first is not null && first.Contains("\"conversations\"") ? ShareGptFile.Load(path) : AlpacaFile.Load(path);
+        if (records.Count == 0) throw new UserInputException($"{path}: no instruction records");
+        return records;
+    }
+}
