@@ -15,5 +15,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     PlanCommand.Create(),
     PretrainCommand.Create(),
     TrainCommand.Create(),
+    AlignCommand.Create(),
 };
 return CliRunner.Run(root, args);

@@ -88,7 +88,8 @@ internal static class PretrainCommand
 
     internal sealed record Arguments(string Config, string Data, long Tokens, string Out, int SeqLen, int Batch, int MicroBatch,
         double Lr, double MinLrRatio, int? Warmup, double WeightDecay, double Clip, int Seed, int CheckpointEvery, int KeepCheckpoints,
-        int EvalEvery, int EvalSequences, int LogEvery, bool Resume, string? Device, string DType, bool CheckpointLayers, bool Profile = false, double TimeLimit = 0);
+        int EvalEvery, int EvalSequences, int LogEvery, bool Resume, string? Device, string DType, bool CheckpointLayers, bool Profile = false, double TimeLimit = 0,
+        string? InitFrom = null);
 
     /// <summary>Trains and writes everything; returns the report (also written to OUT/report.json).</summary>
     internal static JsonObject Run(Arguments a, TextWriter progress)
@@ -107,7 +108,8 @@ internal static class PretrainCommand
             "bf16" or "bfloat16" => DType.BF16,
             _ => throw new UserInputException($"--dtype must be f32 or bf16, got '{a.DType}'"),
         };
-        var config = LoadConfig(a.Config);
+        // Alignment (loram align) continues training an existing model — the pruned one — instead of a random init.
+        var config = a.InitFrom is null ? LoadConfig(a.Config) : LoadConfig(Path.Combine(a.InitFrom, ModelFolder.Config));
         var tokenizer = new ByteTokenizer();
         if (config.VocabSize < tokenizer.VocabSize)
             throw new UserInputException($"{a.Config}: vocab_size {config.VocabSize} is smaller than the byte tokenizer's {tokenizer.VocabSize}");
@@ -156,8 +158,11 @@ internal static class PretrainCommand
         using (backend)
         {
             LlamaModel model;
-            using (var init = LlamaInitializer.Create(config, backend, a.Seed))
-                model = LlamaModel.FromWeights(init, backend, new LlamaModelOptions { Trainable = true, CheckpointLayers = a.CheckpointLayers });
+            var modelOptions = new LlamaModelOptions { Trainable = true, CheckpointLayers = a.CheckpointLayers };
+            if (a.InitFrom is not null) model = CommonOptions.LoadModel(a.InitFrom, backend, modelOptions);
+            else
+                using (var init = LlamaInitializer.Create(config, backend, a.Seed))
+                    model = LlamaModel.FromWeights(init, backend, modelOptions);
             using (model)
             {
                 var ledger = new MemoryLedger();
@@ -184,7 +189,15 @@ internal static class PretrainCommand
                 // CPU time beside wall time: on a shared machine, tokens per CPU-second is the figure that does not
                 // depend on what else is running (for one thread it is the uncontended single-core throughput).
                 var cpuBefore = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+                // A non-structurally pruned model stays pruned while it is aligned: its masked weights are put back to
+                // zero after every update (projected gradient descent onto the sparsity pattern).
+                var masks = a.InitFrom is null ? null : Lora.PruningMasks.Load(a.InitFrom, backend);
+                var masked = masks is null ? [] : model.Projections()
+                    .Select(p => (Layer: p.Layer as TrainableLinear, Mask: masks(p.Path)))
+                    .Where(p => p.Layer is not null && p.Mask is not null).Select(p => (p.Layer!.Weight.Value, p.Mask!)).ToList();
+                if (masked.Count > 0) trainer.AfterStep = _ => { foreach (var (w, m) in masked) backend.Mul(w, m, w); };
                 var summary = trainer.Run();
+                foreach (var (_, m) in masked) m.Dispose();
                 double cpuSeconds = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
                 // A time-boxed run that stopped early leaves its checkpoint, not a final model.
@@ -192,6 +205,7 @@ internal static class PretrainCommand
                 {
                     model.Save(a.Out, saveDType);
                     WriteModelFiles(config, a.Out, configToo: false);
+                    if (a.InitFrom is not null) CopyModelSideFiles(a.InitFrom, a.Out);
                 }
                 var report = Report(a, config, backend, options, summary, cpuSeconds);
                 if (profiler is not null)
@@ -231,6 +245,15 @@ internal static class PretrainCommand
         File.WriteAllText(Path.Combine(folder, ByteTokenizer.FileName), "{\"type\": \"byte\"}\n");
     }
 
+    /// <summary>The tokenizer, pruning record and masks of the source model travel with the aligned one, so recovery and
+    /// masked LoRA work on it as on the pruned folder.</summary>
+    private static void CopyModelSideFiles(string from, string to)
+    {
+        ModelFolder.CopyTokenizerFiles(from, to);
+        foreach (var name in new[] { Pruning.PruningRecord.FileName, Pruning.MaskFile.FileName })
+            if (File.Exists(Path.Combine(from, name))) AtomicFile.Copy(Path.Combine(from, name), Path.Combine(to, name));
+    }
+
     /// <summary>Mean next-token loss over the held-out windows (all full, so the mean of window means is the token mean).</summary>
     internal static double HeldOutLoss(LlamaModel model, PackedCorpus corpus, int batch)
     {
@@ -256,7 +279,7 @@ internal static class PretrainCommand
         return new JsonObject
         {
             ["out"] = Path.GetFullPath(a.Out),
-            ["config"] = a.Config,
+            ["config"] = a.InitFrom is null ? a.Config : Path.GetFullPath(a.InitFrom),
             ["parameters"] = config.ParameterCount(),
             ["device"] = backend.Name,
             ["threads"] = backend is CpuBackend cpu ? cpu.Threads : null,
