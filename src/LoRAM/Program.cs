@@ -16,5 +16,6 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
     PretrainCommand.Create(),
     TrainCommand.Create(),
     AlignCommand.Create(),
+    PipelineCommand.Create(),
 };
 return CliRunner.Run(root, args);

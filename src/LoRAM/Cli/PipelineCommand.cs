@@ -1,0 +1,57 @@
+using System.CommandLine;
+using System.Diagnostics;
+using LoRAM.Pipeline;
+
+namespace LoRAM.Cli;
+
+/// <summary><c>loram pipeline</c>: the main job — the paper's comparison on the embedded default, with a report and figures.</summary>
+internal static class PipelineCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string?>("--models") { Description = "Folder with base/ and sibling/ (default: the shipped models/ of this repository)." };
+        var outDir = new Option<string>("--out") { Description = "Output folder (reports, adapters; a rerun resumes).", DefaultValueFactory = _ => Path.Combine("runs", "pipeline") };
+        var variants = new Option<string?>("--variants") { Description = $"Comma-separated rows (default {string.Join(",", Variant.Defaults)}); see --all." };
+        var all = new Option<bool>("--all") { Description = "Every row of the paper's table (Rand/Stru/Semi/Unst with and without alignment, QLoRAM-Stru) and the ratio sweep." };
+        var sweep = new Option<bool>("--sweep") { Description = "Also LoRAM-Stru at ratios 0.25/0.5/0.75, with and without recovery (Figs. 6–7)." };
+        var ratio = new Option<double>("--ratio") { Description = "Pruning ratio of the LoRAM rows.", DefaultValueFactory = _ => 0.5 };
+        var steps = new Option<int>("--steps") { Description = "LoRA training steps of every trained row.", DefaultValueFactory = _ => 60 };
+        var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => 100 };
+        var mathItems = new Option<int>("--math-items") { Description = "Math problems (greedy decoding).", DefaultValueFactory = _ => 40 };
+        var device = CommonOptions.Device();
+        var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
+        {
+            models, outDir, variants, all, sweep, ratio, steps, evalItems, mathItems, device,
+        };
+        command.SetAction(parse =>
+        {
+            var chosen = parse.GetValue(all) ? Variant.Catalogue(0.5).Select(v => v.Name).ToList()
+                : parse.GetValue(variants)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList() ?? [.. Variant.Defaults];
+            var o = new PipelineOptions
+            {
+                Models = parse.GetValue(models) ?? FindShippedModels(),
+                Out = parse.GetValue(outDir)!, Variants = chosen, Sweep = parse.GetValue(all) || parse.GetValue(sweep),
+                Ratio = parse.GetValue(ratio), Steps = parse.GetValue(steps), EvalItems = parse.GetValue(evalItems), MathItems = parse.GetValue(mathItems),
+            };
+            var error = parse.InvocationConfiguration.Error;
+            var clock = Stopwatch.StartNew();
+            using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
+            var (rows, sweepRows) = new PipelineRunner(o, backend, error).Run();
+            var files = PipelineReport.Write(o.Out, o, rows, sweepRows, backend.Name, clock.Elapsed.TotalSeconds);
+            var output = parse.InvocationConfiguration.Output;
+            output.Write(PipelineReport.Table(rows));
+            output.WriteLine($"wrote {string.Join(", ", files.Select(f => Path.Combine(o.Out, f)))} in {clock.Elapsed.TotalMinutes:F1} min");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The repository's models/ folder, found from the working directory or the tool's own location.</summary>
+    internal static string FindShippedModels()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "models", "base", "config.json"))) return Path.Combine(dir.FullName, "models");
+        throw new UserInputException("no shipped models/ folder found above the working directory; pass --models DIR (holding base/ and sibling/)");
+    }
+}

@@ -1,0 +1,35 @@
+namespace LoRAM.Pipeline;
+
+/// <summary>Everything <c>loram pipeline</c> can be told; the defaults fit two CPU cores in about a quarter of an hour.</summary>
+public sealed record PipelineOptions
+{
+    /// <summary>Folder holding <c>base/</c> and <c>sibling/</c> (default: the repository's shipped <c>models/</c>).</summary>
+    public required string Models { get; init; }
+    public required string Out { get; init; }
+    public IReadOnlyList<string> Variants { get; init; } = Variant.Defaults;
+    /// <summary>Also sweep LoRAM-Stru over <see cref="SweepRatios"/>, with and without recovery (the paper's Figs. 6–7).</summary>
+    public bool Sweep { get; init; }
+    public IReadOnlyList<double> SweepRatios { get; init; } = [0.25, 0.5, 0.75];
+    /// <summary>Pruning ratio of the LoRAM rows (fraction of heads/channels removed in each pruned layer; unstructured sparsity).</summary>
+    public double Ratio { get; init; } = 0.5;
+    public int KeepFirst { get; init; } = 1;
+    public int KeepLast { get; init; } = 1;
+    public int Steps { get; init; } = 60;
+    public int Batch { get; init; } = 16;
+    public int MicroBatch { get; init; } = 4;
+    public int SeqLen { get; init; } = 384;
+    public double LearningRate { get; init; } = 1e-3;
+    public int Rank { get; init; } = 8;
+    public int EvalEvery { get; init; } = 10;
+    /// <summary>Held-out items scored during training (the Fig. 3 curve).</summary>
+    public int CurveItems { get; init; } = 24;
+    public long AlignTokens { get; init; } = 131_072;
+    public int Instructions { get; init; } = 2_000;
+    public long CorpusChars { get; init; } = 400_000;
+    public int EvalItems { get; init; } = 100;
+    public int MathItems { get; init; } = 40;
+    public int MathShots { get; init; } = 1;
+    public int MathMaxNewTokens { get; init; } = 96;
+    public int CalibrationSamples { get; init; } = 16;
+    public int Seed { get; init; } = 1;
+}

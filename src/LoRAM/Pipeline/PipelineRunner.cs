@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using LoRAM.Cli;
+using LoRAM.Data;
+using LoRAM.Evaluation;
+using LoRAM.Llama;
+using LoRAM.Llama.Model;
+using LoRAM.Llama.Tokenization;
+using LoRAM.Lora;
+using LoRAM.Pruning;
+using LoRAM.Tensors;
+using LoRAM.Training;
+
+namespace LoRAM.Pipeline;
+
+/// <summary>
+/// The main job: the paper's core comparison on the embedded default (or any base/sibling pair). Every row uses the
+/// same instruction data, steps and hyper-parameters; every served model is scored on the same held-out sets.
+/// Each finished row is saved as OUT/variants/NAME/result.json, so an interrupted run resumes where it stopped.
+/// </summary>
+public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWriter progress)
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+    private string BaseModel => Path.Combine(o.Models, "base");
+    private string SiblingModel => Path.Combine(o.Models, "sibling");
+    private string DataDir => Path.Combine(o.Out, "data");
+
+    public (IReadOnlyList<VariantResult> Rows, IReadOnlyList<VariantResult> Sweep) Run()
+    {
+        var catalogue = Variant.Catalogue(o.Ratio).ToDictionary(v => v.Name);
+        var unknown = o.Variants.Where(v => !catalogue.ContainsKey(v)).ToList();
+        if (unknown.Count > 0) throw new UserInputException($"--variants: unknown {string.Join(", ", unknown)} (known: {string.Join(", ", catalogue.Keys)})");
+        foreach (var m in new[] { BaseModel, SiblingModel })
+            if (!File.Exists(Path.Combine(m, ModelFolder.Config))) throw new UserInputException($"{m}: no model there (--models must hold base/ and sibling/)");
+        OutputFolder.EnsureWritable(o.Out);
+
+        Stage("data", () =>
+        {
+            if (File.Exists(Path.Combine(DataDir, "math.jsonl"))) return;
+            DataCommand.Write(DataDir, o.Seed, o.CorpusChars, o.Instructions, Math.Max(o.EvalItems, o.MathItems + o.MathShots));
+        });
+
+        var rows = new List<VariantResult>();
+        int i = 0;
+        foreach (var name in o.Variants)
+        {
+            var v = catalogue[name];
+            rows.Add(Cached(Path.Combine(o.Out, "variants", v.Name), $"[{++i}/{o.Variants.Count}] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "variants", v.Name))));
+        }
+        var sweep = new List<VariantResult>();
+        if (o.Sweep)
+            foreach (var ratio in o.SweepRatios)
+            {
+                var v = new Variant($"sweep-stru-{ratio.ToString("0.##", CultureInfo.InvariantCulture)}", VariantKind.Loram, PruningMethod.Stru, ratio);
+                sweep.Add(Cached(Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "sweep", v.Name), withoutRecovery: true)));
+            }
+        return (rows, sweep);
+    }
+
+    private VariantResult Cached(string dir, string title, Func<VariantResult> run)
+    {
+        var path = Path.Combine(dir, "result.json");
+        if (File.Exists(path))
+        {
+            progress.WriteLine($"{title}: done earlier ({path})");
+            return JsonSerializer.Deserialize<VariantResult>(File.ReadAllText(path), Json)!;
+        }
+        progress.WriteLine($"{title} …");
+        var clock = Stopwatch.StartNew();
+        var result = run();
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(result, Json));
+        progress.WriteLine($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");
+        return result;
+    }
+
+    private VariantResult RunVariant(Variant v, string dir, bool withoutRecovery = false)
+    {
+        long baseParams = LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)).ParameterCount();
+        switch (v.Kind)
+        {
+            case VariantKind.BaseNoFineTuning:
+            {
+                var scores = Evaluate(BaseModel, null);
+                return Row(v, baseParams, baseParams, WeightBytes(BaseModel), null, scores);
+            }
+            case VariantKind.SiblingLora:
+            case VariantKind.BaseLora:
+            {
+                var model = v.Kind == VariantKind.BaseLora ? BaseModel : SiblingModel;
+                var (report, curve) = Train(model, Path.Combine(dir, "adapter"), nf4: false);
+                var scores = Evaluate(model, Path.Combine(dir, "adapter"));
+                long p = LlamaConfig.Load(Path.Combine(model, ModelFolder.Config)).ParameterCount();
+                return Row(v, p, baseParams, report["frozen_weight_bytes"]!.GetValue<long>(), report, scores) with { Curve = curve };
+            }
+            default:
+            {
+                // W0 → W0^P (prune) → W0^{P,A} (align) → train LoRA (on NF4 when QLoRAM) → R(·) → serve with W0.
+                var pruned = Path.Combine(dir, "pruned");
+                Stage("prune", () =>
+                {
+                    if (Directory.Exists(pruned)) return;
+                    ModelPruner.Run(new PruneOptions
+                    {
+                        Model = BaseModel, Out = pruned, Method = v.Method!.Value, Ratio = v.Ratio, KeepFirst = o.KeepFirst, KeepLast = o.KeepLast,
+                        Calibration = Path.Combine(DataDir, "corpus.txt"), Samples = o.CalibrationSamples, SeqLen = 128, Seed = o.Seed,
+                    }, backend, line => progress.WriteLine($"    {line}"));
+                });
+                var trainOn = pruned;
+                if (v.Align)
+                {
+                    trainOn = Path.Combine(dir, "aligned");
+                    var alignedDir = trainOn;
+                    Stage("align", () =>
+                    {
+                        if (File.Exists(Path.Combine(alignedDir, "report.json"))) return;
+                        PretrainCommand.Run(new PretrainCommand.Arguments(pruned, Path.Combine(DataDir, "corpus.txt"), o.AlignTokens, alignedDir,
+                            SeqLen: 256, Batch: 8, MicroBatch: 4, Lr: 5e-4, MinLrRatio: 0.1, Warmup: null, WeightDecay: 0.1, Clip: 1.0, o.Seed,
+                            CheckpointEvery: 0, KeepCheckpoints: 1, EvalEvery: 0, EvalSequences: 8, LogEvery: 10, Resume: false, Device: null,
+                            DType: "bf16", CheckpointLayers: false, InitFrom: pruned), Indent(progress));
+                    });
+                }
+                var adapter = Path.Combine(dir, "adapter-pruned");
+                var (report, curve) = Train(trainOn, adapter, v.Nf4);
+                var recovered = Path.Combine(dir, "adapter-recovered");
+                Stage("recover", () =>
+                {
+                    if (Directory.Exists(recovered)) Directory.Delete(recovered, recursive: true);
+                    AdapterRecovery.Recover(adapter, trainOn, LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)), recovered, Path.GetFullPath(BaseModel));
+                });
+                var scores = Evaluate(BaseModel, recovered);
+                double? without = null;
+                if (withoutRecovery) without = Evaluate(trainOn, adapter, perplexityOnly: true).PplIn;
+                long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
+                return Row(v, p, baseParams, report["frozen_weight_bytes"]!.GetValue<long>(), report, scores) with { Curve = curve, PerplexityWithoutRecovery = without };
+            }
+        }
+    }
+
+    private static VariantResult Row(Variant v, long trainedParams, long baseParams, long weightBytes, System.Text.Json.Nodes.JsonObject? report, Scores s) => new()
+    {
+        Name = v.Name, Label = v.Label, TrainedModelParameters = trainedParams, ReductionRatio = (double)baseParams / trainedParams,
+        TrainedModelWeightBytes = weightBytes,
+        PeakTrainingBytes = report?["peak_backend_bytes"]?.GetValue<long>(),
+        TrainingTokensPerSecond = report?["tokens_per_s"]?.GetValue<double>(),
+        TrainingSeconds = report?["seconds"]?.GetValue<double>(),
+        AdapterParameters = report?["adapter_parameters"]?.GetValue<long>(),
+        PerplexityInDomain = s.PplIn, PerplexityOutOfDomain = s.PplOut,
+        MultipleChoiceAccuracy = s.Mc, MultipleChoiceAccuracyNorm = s.McNorm, MathAccuracy = s.Math,
+    };
+
+    private (System.Text.Json.Nodes.JsonObject Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4)
+    {
+        var curve = new List<CurvePoint>();
+        System.Text.Json.Nodes.JsonObject? report = null;
+        Stage(nf4 ? "train LoRA (NF4 base)" : "train LoRA", () =>
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);   // a half-finished run restarts (it is short)
+            report = LoraTraining.Run(new LoraTrainingOptions
+            {
+                Model = model, Data = Path.Combine(DataDir, "instructions.jsonl"), Out = outDir,
+                Lora = new LoraSettings { Rank = o.Rank, Alpha = 2f * o.Rank },
+                Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = o.LearningRate,
+                Seed = o.Seed, Nf4 = nf4, Eval = Path.Combine(DataDir, "ppl-in.jsonl"), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
+            }, backend, Indent(progress), step => { if (step.EvalLoss is double nll) curve.Add(new CurvePoint(step.Step, Math.Exp(nll))); });
+        });
+        return (report!, curve);
+    }
+
+    private readonly record struct Scores(double PplIn, double PplOut, double Mc, double McNorm, double Math);
+
+    /// <summary>The served model (with an adapter, unmerged) on the held-out sets: the same for every row.</summary>
+    private Scores Evaluate(string modelDir, string? adapter, bool perplexityOnly = false)
+    {
+        Scores scores = default;
+        Stage(adapter is null ? "evaluate" : "evaluate with adapter", () =>
+        {
+            using var model = CommonOptions.LoadModel(modelDir, backend, adapter);
+            var tokenizer = Tokenizers.Load(modelDir, model.Config);
+            var pplIn = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-in.jsonl")).Take(o.EvalItems), o.SeqLen).Perplexity;
+            if (perplexityOnly) { scores = new Scores(pplIn, double.NaN, double.NaN, double.NaN, double.NaN); return; }
+            var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-out.jsonl")).Take(o.EvalItems), o.SeqLen).Perplexity;
+            var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, "mc.jsonl")).Take(o.EvalItems).ToList());
+            var math = Gsm8kFile.Load(Path.Combine(DataDir, "math.jsonl"));
+            var shots = math.Take(o.MathShots).ToList();
+            var m = Benchmarks.MathProblems(model, tokenizer, math.Skip(o.MathShots).Take(o.MathItems).ToList(), shots, o.MathMaxNewTokens);
+            scores = new Scores(pplIn, pplOut, mc.Accuracy, mc.AccuracyNorm, m.Accuracy);
+        });
+        return scores;
+    }
+
+    private static long WeightBytes(string folder)
+    {
+        using var cpu = new Tensors.Cpu.CpuBackend(1);
+        using var model = LlamaModel.Load(folder, cpu);
+        return model.WeightBytes();
+    }
+
+    private void Stage(string name, Action action)
+    {
+        var clock = Stopwatch.StartNew();
+        progress.WriteLine($"  · {name}");
+        action();
+        if (clock.Elapsed.TotalSeconds >= 1) progress.WriteLine($"  · {name}: {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
+    private static TextWriter Indent(TextWriter inner) => new IndentingWriter(inner);
+
+    private sealed class IndentingWriter(TextWriter inner) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => inner.Encoding;
+        public override void WriteLine(string? value) => inner.WriteLine("    " + value);
+        public override void Write(char value) => inner.Write(value);
+    }
+}

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Text.Json;
+using LoRAM.Pipeline;
+using LoRAM.Tensors.Cpu;
+using LoRAM.Tests.Support;
+
+namespace LoRAM.Tests.Pipeline;
+
+/// <summary>The whole method on CPU, end to end, on tiny models: the "unit-test the full pipeline" promise.</summary>
+public sealed class PipelineTests : IDisposable
+{
+    private readonly TempFolder _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void The_pipeline_runs_every_kind_of_row_end_to_end_writes_its_report_and_resumes()
+    {
+        var clock = Stopwatch.StartNew();
+        var models = Path.Combine(_dir.Path, "models");
+        TinyLlama.Write(Path.Combine(models, "base"), new TinyLlamaOptions { Layers = 4, Hidden = 64, Heads = 4, KvHeads = 2, Intermediate = 128, MaxPositions = 512 });
+        TinyLlama.Write(Path.Combine(models, "sibling"), new TinyLlamaOptions { Layers = 2, Hidden = 32, Heads = 2, KvHeads = 1, Intermediate = 64, MaxPositions = 512, Seed = 2 });
+        var o = new PipelineOptions
+        {
+            Models = models, Out = Path.Combine(_dir.Path, "run"),
+            Variants = ["base", "sibling-lora", "base-lora", "loram-stru", "loram-unst-aligned", "qloram-stru"],
+            Sweep = true, SweepRatios = [0.5], Steps = 3, Batch = 4, MicroBatch = 2, SeqLen = 256, EvalEvery = 3, CurveItems = 4,
+            AlignTokens = 2048, Instructions = 40, CorpusChars = 30_000, EvalItems = 6, MathItems = 2, MathMaxNewTokens = 8, CalibrationSamples = 4,
+        };
+        using var cpu = new CpuBackend(2);
+        var log = new StringWriter();
+        var (rows, sweep) = new PipelineRunner(o, cpu, log).Run();
+        var files = PipelineReport.Write(o.Out, o, rows, sweep, cpu.Name, clock.Elapsed.TotalSeconds);
+
+        Assert.Equal(6, rows.Count);
+        var base0 = rows.Single(r => r.Name == "base");
+        var stru = rows.Single(r => r.Name == "loram-stru");
+        var unst = rows.Single(r => r.Name == "loram-unst-aligned");
+        var q = rows.Single(r => r.Name == "qloram-stru");
+        Assert.Equal(1.0, base0.ReductionRatio);
+        Assert.True(stru.ReductionRatio > 1.2, $"stru reduction {stru.ReductionRatio}");
+        Assert.Equal(1.0, unst.ReductionRatio);                                   // same shape, masks instead
+        Assert.True(q.TrainedModelWeightBytes < 0.6 * stru.TrainedModelWeightBytes); // NF4 projections vs BF16/F32
+        Assert.All(rows.Where(r => r.Name != "base"), r => Assert.NotEmpty(r.Curve));
+        Assert.All(rows, r => Assert.InRange(r.PerplexityInDomain, 1, 1e6));
+        Assert.NotNull(sweep.Single().PerplexityWithoutRecovery);
+        Assert.Contains("report.md", files);
+        Assert.Contains("perplexity-vs-step.png", files);
+        Assert.Contains("perplexity-vs-ratio.png", files);
+        Assert.True(new FileInfo(Path.Combine(o.Out, "perplexity-vs-step.png")).Length > 1000);
+        using (var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(o.Out, "report.json"))))
+            Assert.Equal(6, report.RootElement.GetProperty("variants").GetArrayLength());
+
+        // A rerun finds every row done and recomputes nothing.
+        var again = new StringWriter();
+        var (rows2, _) = new PipelineRunner(o, cpu, again).Run();
+        Assert.Equal(rows.Select(r => r.PerplexityInDomain), rows2.Select(r => r.PerplexityInDomain));
+        Assert.Equal(7, again.ToString().Split('\n').Count(l => l.Contains("done earlier")));
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), $"took {clock.Elapsed}");
+    }
+}
