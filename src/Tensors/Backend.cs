@@ -33,10 +33,29 @@ public abstract class Backend : IDisposable
     /// <summary>Allocates device memory of exactly <paramref name="bytes"/> (rounded up to 64), not pooled.</summary>
     protected abstract Storage AllocateStorage(long bytes);
 
-    /// <summary>A block of at least <paramref name="bytes"/>, from the pool when one of that size is free.</summary>
-    internal Storage Allocate(long bytes)
+    /// <summary>
+    /// The block size a request is served with: multiples of 64 bytes up to 4 KiB, then four classes per power of two
+    /// (2ᵏ, 1.25·2ᵏ, 1.5·2ᵏ, 1.75·2ᵏ; at most 25% slack). Training allocates the same shapes every step, but SFT batches
+    /// are padded to their own longest example, so shapes drift; size classes let those requests share pooled blocks
+    /// instead of each exact size keeping its own.
+    /// </summary>
+    internal static long SizeClass(long bytes)
     {
         long size = (bytes + 63) & ~63L;
+        if (size <= 4096) return size;
+        long power = 1L << (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)size));   // largest 2ᵏ ≤ size
+        long step = power / 4;
+        return (size + step - 1) / step * step;
+    }
+
+    /// <summary>Most bytes the pool keeps: as much as was ever live at once (a training step's worth), at least 64 MiB;
+    /// a block returned beyond that is freed, so drifting shapes cannot grow the pool without bound.</summary>
+    private long PoolCap => Math.Max(64L << 20, _peakLiveBytes);
+
+    /// <summary>A block of at least <paramref name="bytes"/>, from the pool when one of its size class is free.</summary>
+    internal Storage Allocate(long bytes)
+    {
+        long size = SizeClass(bytes);
         lock (_poolLock)
         {
             if (_pool.TryGetValue(size, out var stack) && stack.Count > 0)
@@ -73,10 +92,15 @@ public abstract class Backend : IDisposable
         lock (_poolLock)
         {
             _liveBytes -= storage.Bytes;
-            _pooledBytes += storage.Bytes;
-            if (!_pool.TryGetValue(storage.Bytes, out var stack)) _pool[storage.Bytes] = stack = new Stack<Storage>();
-            stack.Push(storage);
+            if (_pooledBytes + storage.Bytes <= PoolCap)
+            {
+                _pooledBytes += storage.Bytes;
+                if (!_pool.TryGetValue(storage.Bytes, out var stack)) _pool[storage.Bytes] = stack = new Stack<Storage>();
+                stack.Push(storage);
+                return;
+            }
         }
+        storage.Free();
     }
 
     /// <summary>Frees every pooled block.</summary>

@@ -39,6 +39,27 @@ public class TensorTests
     }
 
     [Fact]
+    public void Drifting_shapes_share_size_classes_and_the_pool_stays_bounded()
+    {
+        // SFT pads each batch to its own longest example: every step asks for slightly different sizes.
+        using var backend = new CpuBackend(1);
+        Assert.Equal(5120, Backend.SizeClass(5000));                 // 1.25 · 4096
+        Assert.Equal(6144, Backend.SizeClass(5121));                 // 1.5 · 4096
+        Assert.Equal(1L << 20, Backend.SizeClass((1L << 20) - 100));
+        Assert.InRange(Backend.SizeClass(123_457), 123_457, 123_457 * 1.25);
+        var rng = new Random(1);
+        for (int step = 0; step < 300; step++)
+        {
+            var batch = Enumerable.Range(0, 8).Select(_ => Tensor.Empty(backend, 1000 + rng.Next(200_000))).ToList();
+            batch.ForEach(t => t.Dispose());
+        }
+        var m = backend.Memory;
+        Assert.Equal(0, m.LiveBytes);
+        Assert.True(m.PooledBytes <= Math.Max(64L << 20, m.PeakLiveBytes), $"pooled {m.PooledBytes} B, peak live {m.PeakLiveBytes} B");
+        Assert.True(m.PeakReservedBytes < 4 * m.PeakLiveBytes + (64L << 20), $"reserved peak {m.PeakReservedBytes} B");
+    }
+
+    [Fact]
     public void Views_out_of_range_and_bad_reshapes_are_rejected()
     {
         using var backend = new CpuBackend(1);
