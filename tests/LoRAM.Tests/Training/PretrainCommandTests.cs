@@ -40,6 +40,23 @@ public sealed class PretrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void The_recipe_rerun_for_100_steps_from_the_same_seed_gives_bit_identical_weights()
+    {
+        // The shipped sibling's own config and recipe (seeded init, seeded data order), shortened to 100 small steps.
+        var (_, corpus) = TinyInputs();
+        byte[] Weights(string name)
+        {
+            string outDir = Path.Combine(_dir, name);
+            var (code, _, error) = Run("pretrain", "--config", "sibling", "--data", corpus, "--tokens", "3200", "--out", outDir,
+                "--seq-len", "16", "--batch", "2", "--seed", "7", "--eval-sequences", "0", "--dtype", "bf16", "--device", "cpu");
+            Assert.True(code == 0, error);
+            Assert.Contains("step 100/100", error);
+            return File.ReadAllBytes(Path.Combine(outDir, "model.safetensors"));
+        }
+        Assert.Equal(Weights("first"), Weights("second"));
+    }
+
+    [Fact]
     public void Pretrain_writes_a_loadable_model_a_loss_curve_and_a_report()
     {
         var (config, corpus) = TinyInputs();
