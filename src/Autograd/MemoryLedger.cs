@@ -15,14 +15,28 @@ public enum MemoryCategory { FrozenF32, FrozenBF16, FrozenF16, FrozenNF4, Traina
 public sealed class MemoryLedger
 {
     private readonly List<(MemoryCategory Category, Func<long> Bytes)> _fixed = new();
+    // Frozen weights the backend did not allocate (memory-mapped checkpoints on the CPU): counted in their category,
+    // but not part of the backend's live bytes, so they must not be subtracted from it when activations are derived.
+    private readonly List<Func<long>> _outsideBackend = new();
     private readonly List<Var> _parameters = new();
     private readonly Dictionary<MemoryCategory, long> _live = new(), _peak = new();
 
     /// <summary>Counts a frozen weight under its storage dtype.</summary>
-    public void AddFrozen(FrozenWeight w) => _fixed.Add((w.Category, () => w.Bytes));
+    public void AddFrozen(FrozenWeight w)
+    {
+        _fixed.Add((w.Category, () => w.Bytes));
+        if (w is DenseFrozenWeight { Weight.Storage.Pooled: false }) _outsideBackend.Add(() => w.Bytes);
+    }
 
     /// <summary>Counts a frozen tensor (embedding table, norm weight) under its dtype.</summary>
-    public void AddFrozen(Tensor t) => _fixed.Add((FrozenCategory(t.DType), () => t.Bytes));
+    public void AddFrozen(Tensor t)
+    {
+        _fixed.Add((FrozenCategory(t.DType), () => t.Bytes));
+        if (!t.Storage.Pooled) _outsideBackend.Add(() => t.Bytes);
+    }
+
+    /// <summary>Bytes of registered frozen weights that live outside the backend's allocations (memory-mapped).</summary>
+    public long OutsideBackendBytes => _outsideBackend.Sum(f => f());
 
     /// <summary>Counts trainable parameters and, as they appear, their gradients.</summary>
     public void AddParameters(IEnumerable<Var> parameters)
@@ -51,7 +65,7 @@ public sealed class MemoryLedger
         foreach (MemoryCategory c in Enum.GetValues<MemoryCategory>()) _live[c] = 0;
         foreach (var (c, bytes) in _fixed) _live[c] += bytes();
         _live[MemoryCategory.Gradients] = _parameters.Sum(p => p.Grad?.Bytes ?? 0);
-        long accounted = _live.Where(kv => kv.Key != MemoryCategory.Activations).Sum(kv => kv.Value);
+        long accounted = _live.Where(kv => kv.Key != MemoryCategory.Activations).Sum(kv => kv.Value) - OutsideBackendBytes;
         _live[MemoryCategory.Activations] = Math.Max(0, backend.Memory.LiveBytes - accounted);
         foreach (var (c, v) in _live) _peak[c] = Math.Max(_peak.GetValueOrDefault(c), v);
     }

@@ -146,7 +146,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
     {
         Name = v.Name, Label = v.Label, TrainedModelParameters = trainedParams, ReductionRatio = (double)baseParams / trainedParams,
         TrainedModelWeightBytes = weightBytes,
-        PeakTrainingBytes = report?["peak_backend_bytes"]?.GetValue<long>(),
+        PeakTrainingBytes = report?["peak_total_bytes"]?.GetValue<long>(),
         TrainingTokensPerSecond = report?["tokens_per_s"]?.GetValue<double>(),
         TrainingSeconds = report?["seconds"]?.GetValue<double>(),
         AdapterParameters = report?["adapter_parameters"]?.GetValue<long>(),

@@ -74,6 +74,9 @@ public static class LoraTraining
         var records = LoadInstructions(o.Data);
         var evalRecords = o.Eval is null ? null : LoadInstructions(o.Eval).Take(o.EvalItems).ToList();
 
+        // The peak is this run's: weights, adapter, optimizer state and activations (a pipeline reuses one backend).
+        backend.TrimPool();
+        backend.ResetPeak();
         using var model = CommonOptions.LoadModel(o.Model, backend, new LlamaModelOptions { CheckpointLayers = o.CheckpointLayers });
         if (o.MaxLength > model.Config.MaxPositionEmbeddings)
             throw new UserInputException($"--seq-len {o.MaxLength} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
@@ -149,6 +152,8 @@ public static class LoraTraining
             ["masked"] = masks is not null,
             ["peak_memory_bytes"] = peak,
             ["peak_backend_bytes"] = summary.PeakBackendBytes,
+            // Everything the run held at its peak, memory-mapped frozen weights included (the backend does not allocate those).
+            ["peak_total_bytes"] = summary.PeakBackendBytes + ledger.OutsideBackendBytes,
             ["last_checkpoint"] = summary.LastCheckpoint,
         };
         AtomicFile.WriteAllText(Path.Combine(o.Out, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
