@@ -14,6 +14,8 @@ namespace LoRAM.Tensors.Cpu;
 //             dq = scale·dZ·K,   dKᵀ += Qᵀ·dZ,   dVᵀ += dOᵀ·P   (accumulated per group: the group owns its dk, dv)
 // Keys a row may not see (causal mask) and padding get P = 0. The probability matrix is never stored: backward
 // recomputes it from lse (FlashAttention's trick, Dao et al. 2022). All products run through TileGemm below.
+// Hot loops are AggressiveOptimization: a training step calls attention a few dozen times, too few for tiering to
+// replace the tier-0 / OSR code in time (measured: the forward ran 3-5× slower in the first calls).
 public sealed unsafe partial class CpuBackend
 {
     /// <summary>Target rows of a query tile (Group heads × positions); R × Sp floats of scores stay in L2.</summary>
@@ -27,7 +29,7 @@ public sealed unsafe partial class CpuBackend
         float* pq = Ptr<float>(q), pk = Ptr<float>(k), pv = Ptr<float>(v), po = Ptr<float>(o);
         float* plse = lse == null ? null : Ptr<float>(lse);
         var t = new AttentionTiling(g);
-        ForRange(g.B * g.Hkv, 2L * g.T * g.Group * g.S * g.D / 2 + 1, (start, end) =>
+        ForRange(g.B * g.Hkv, 2L * g.T * g.Group * g.S * g.D / 2 + 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
             float* kt = Alloc((long)t.Dp * t.Sp), vr = Alloc((long)t.Sp * t.Dp);
             float* qg = Alloc((long)t.R4 * t.Dp), z = Alloc((long)t.R4 * t.Sp), og = Alloc((long)t.R4 * t.Dp);
@@ -51,11 +53,8 @@ public sealed unsafe partial class CpuBackend
                             if (r >= rows) { row.Clear(); continue; }
                             int i = i0 + r / g.Group, visible = g.S - g.T + i + 1;
                             var seen = row[..visible];
-                            TensorPrimitives.Multiply(seen, scale, seen);
-                            float max = TensorPrimitives.Max(seen);
-                            TensorPrimitives.Subtract(seen, max, seen);
-                            TensorPrimitives.Exp(seen, seen);
-                            float sum = TensorPrimitives.Sum(seen);
+                            float max = ScaleAndMax(seen, scale);
+                            float sum = ExpAffine(seen, 1f, max);
                             row[visible..].Clear();
                             inv[r] = 1f / sum;
                             if (plse != null) plse[((long)b * g.Hq + kvh * g.Group + r % g.Group) * g.T + i] = max + MathF.Log(sum);
@@ -84,7 +83,7 @@ public sealed unsafe partial class CpuBackend
         float* pq = Ptr<float>(q), pk = Ptr<float>(k), pv = Ptr<float>(v), po = Ptr<float>(o), plse = Ptr<float>(lse);
         float* pdo = Ptr<float>(dO), pdq = Ptr<float>(dq), pdk = Ptr<float>(dk), pdv = Ptr<float>(dv);
         var t = new AttentionTiling(g);
-        ForRange(g.B * g.Hkv, 5L * g.T * g.Group * g.S * g.D / 2 + 1, (start, end) =>
+        ForRange(g.B * g.Hkv, 5L * g.T * g.Group * g.S * g.D / 2 + 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
             long kvTile = (long)t.Dp * t.Sp, rowTile = (long)t.R4 * t.Dp, scoreTile = (long)t.R4 * t.Sp;
             float* kt = Alloc(kvTile), vt = Alloc(kvTile), kr = Alloc(kvTile), dkt = Alloc(kvTile), dvt = Alloc(kvTile);
@@ -118,9 +117,7 @@ public sealed unsafe partial class CpuBackend
                             float l = plse[((long)b * g.Hq + h) * g.T + i];
                             float delta = TensorPrimitives.Dot(new ReadOnlySpan<float>(pdo + at, g.D), new ReadOnlySpan<float>(po + at, g.D));
                             var seen = pr[..visible];
-                            TensorPrimitives.Multiply(seen, scale, seen);
-                            TensorPrimitives.Subtract(seen, l, seen);
-                            TensorPrimitives.Exp(seen, seen);                                          // P
+                            ExpAffine(seen, scale, l);                                                  // P
                             pr[visible..].Clear();
                             TensorPrimitives.Subtract(dpr, delta, dpr);
                             TensorPrimitives.Multiply(dpr, pr, dpr);                                    // dZ = P ⊙ (dP − Δ)
@@ -207,9 +204,10 @@ public sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// C[m, n] (+)= A[m, k]·B[k, n], all row-major with leading dimensions; m a multiple of 4 and n of 16, as the
-    /// attention tiles are padded. 4 rows × 32 columns of C stay in 8 zmm accumulators over the k loop (4 broadcasts,
-    /// 2 loads, 8 FMAs per step); a last 16-column strip uses 4.
+    /// attention tiles are padded. 4 rows × 64 columns of C stay in 16 zmm accumulators over the k loop (4 broadcasts,
+    /// 4 loads, 16 FMAs per step); 32- and 16-column strips finish the row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TileGemm(float* a, int lda, float* b, int ldb, float* c, int ldc, int m, int k, int n, bool accumulate)
     {
         for (int i = 0; i < m; i += 4)
@@ -217,6 +215,7 @@ public sealed unsafe partial class CpuBackend
             float* a0 = a + (long)i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
             float* c0 = c + (long)i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
             int j = 0;
+            for (; j + 64 <= n; j += 64) TileGemm4x64(a0, a1, a2, a3, b + j, ldb, c0 + j, c1 + j, c2 + j, c3 + j, k, accumulate);
             for (; j + 32 <= n; j += 32)
             {
                 Vector512<float> x00 = default, x01 = default, x10 = default, x11 = default,
@@ -263,6 +262,118 @@ public sealed unsafe partial class CpuBackend
                 x0.Store(c0 + j); x1.Store(c1 + j); x2.Store(c2 + j); x3.Store(c3 + j);
             }
         }
+    }
+
+    /// <summary>The 4 × 64 block of <see cref="TileGemm"/>: 16 accumulators, 4 broadcasts and 4 loads per 16 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileGemm4x64(float* a0, float* a1, float* a2, float* a3, float* bp, int ldb,
+        float* c0, float* c1, float* c2, float* c3, int k, bool accumulate)
+    {
+        Vector512<float> x00 = default, x01 = default, x02 = default, x03 = default, x10 = default, x11 = default, x12 = default, x13 = default,
+                         x20 = default, x21 = default, x22 = default, x23 = default, x30 = default, x31 = default, x32 = default, x33 = default;
+        if (accumulate)
+        {
+            x00 = Vector512.Load(c0); x01 = Vector512.Load(c0 + 16); x02 = Vector512.Load(c0 + 32); x03 = Vector512.Load(c0 + 48);
+            x10 = Vector512.Load(c1); x11 = Vector512.Load(c1 + 16); x12 = Vector512.Load(c1 + 32); x13 = Vector512.Load(c1 + 48);
+            x20 = Vector512.Load(c2); x21 = Vector512.Load(c2 + 16); x22 = Vector512.Load(c2 + 32); x23 = Vector512.Load(c2 + 48);
+            x30 = Vector512.Load(c3); x31 = Vector512.Load(c3 + 16); x32 = Vector512.Load(c3 + 32); x33 = Vector512.Load(c3 + 48);
+        }
+        for (int p = 0; p < k; p++, bp += ldb)
+        {
+            var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16); var b2 = Vector512.Load(bp + 32); var b3 = Vector512.Load(bp + 48);
+            var v = Vector512.Create(a0[p]);
+            x00 = Vector512.FusedMultiplyAdd(v, b0, x00); x01 = Vector512.FusedMultiplyAdd(v, b1, x01);
+            x02 = Vector512.FusedMultiplyAdd(v, b2, x02); x03 = Vector512.FusedMultiplyAdd(v, b3, x03);
+            v = Vector512.Create(a1[p]);
+            x10 = Vector512.FusedMultiplyAdd(v, b0, x10); x11 = Vector512.FusedMultiplyAdd(v, b1, x11);
+            x12 = Vector512.FusedMultiplyAdd(v, b2, x12); x13 = Vector512.FusedMultiplyAdd(v, b3, x13);
+            v = Vector512.Create(a2[p]);
+            x20 = Vector512.FusedMultiplyAdd(v, b0, x20); x21 = Vector512.FusedMultiplyAdd(v, b1, x21);
+            x22 = Vector512.FusedMultiplyAdd(v, b2, x22); x23 = Vector512.FusedMultiplyAdd(v, b3, x23);
+            v = Vector512.Create(a3[p]);
+            x30 = Vector512.FusedMultiplyAdd(v, b0, x30); x31 = Vector512.FusedMultiplyAdd(v, b1, x31);
+            x32 = Vector512.FusedMultiplyAdd(v, b2, x32); x33 = Vector512.FusedMultiplyAdd(v, b3, x33);
+        }
+        x00.Store(c0); x01.Store(c0 + 16); x02.Store(c0 + 32); x03.Store(c0 + 48);
+        x10.Store(c1); x11.Store(c1 + 16); x12.Store(c1 + 32); x13.Store(c1 + 48);
+        x20.Store(c2); x21.Store(c2 + 16); x22.Store(c2 + 32); x23.Store(c2 + 48);
+        x30.Store(c3); x31.Store(c3 + 16); x32.Store(c3 + 32); x33.Store(c3 + 48);
+    }
+
+    /// <summary>row ← scale·row; returns the largest element (plain vector max: the scores are finite).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ScaleAndMax(Span<float> row, float scale)
+    {
+        fixed (float* p = row)
+        {
+            int n = row.Length, j = 0;
+            var vs = Vector512.Create(scale);
+            var vm = Vector512.Create(float.NegativeInfinity);
+            for (; j + 16 <= n; j += 16)
+            {
+                var x = Vector512.Load(p + j) * vs;
+                x.Store(p + j);
+                vm = Vector512.Max(vm, x);
+            }
+            float m = Vector512.Max(vm, Vector512.Create(float.NegativeInfinity)) is var v ? MaxLanes(v) : 0;
+            for (; j < n; j++) m = MathF.Max(m, p[j] *= scale);
+            return m;
+        }
+    }
+
+    /// <summary>
+    /// row ← exp(a·row − c) in place; returns the sum. Vector512 exp after Cephes' expf: n = round(x·log2 e),
+    /// r = x − n·ln 2 (in two parts), e^r by a degree-6 polynomial on |r| ≤ ½ln 2, times 2ⁿ through the exponent
+    /// bits; x is clamped to [−87.3, 88.7] (below, e^x < 1.2e−38 ≈ 0 at float32's normal range). Max relative error
+    /// ≈ 2 ulp. TensorPrimitives.Exp measured ≈ 10 ns per element here (its Vector512 path is not taken on this
+    /// CPU), 30× the polynomial.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ExpAffine(Span<float> row, float a, float c)
+    {
+        fixed (float* p = row)
+        {
+            int n = row.Length, j = 0;
+            var va = Vector512.Create(a);
+            var vc = Vector512.Create(c);
+            var sum = Vector512<float>.Zero;
+            for (; j + 16 <= n; j += 16)
+            {
+                var e = Exp512(Vector512.FusedMultiplyAdd(Vector512.Load(p + j), va, -vc));
+                e.Store(p + j);
+                sum += e;
+            }
+            float s = Vector512.Sum(sum);
+            for (; j < n; j++) s += p[j] = MathF.Exp(a * p[j] - c);
+            return s;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Exp512(Vector512<float> x)
+    {
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-87.33654f)), Vector512.Create(88.72283f));
+        var n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+        var poly = Vector512.Create(1.9875691500E-4f);
+        poly = Vector512.FusedMultiplyAdd(poly, r, Vector512.Create(1.3981999507E-3f));
+        poly = Vector512.FusedMultiplyAdd(poly, r, Vector512.Create(8.3334519073E-3f));
+        poly = Vector512.FusedMultiplyAdd(poly, r, Vector512.Create(4.1665795894E-2f));
+        poly = Vector512.FusedMultiplyAdd(poly, r, Vector512.Create(1.6666665459E-1f));
+        poly = Vector512.FusedMultiplyAdd(poly, r, Vector512.Create(5.0000001201E-1f));
+        poly = Vector512.FusedMultiplyAdd(poly, r * r, r) + Vector512<float>.One;
+        var pow2 = (Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23;
+        return poly * pow2.AsSingle();
+    }
+
+    private static float MaxLanes(Vector512<float> v)
+    {
+        var h = Vector256.Max(v.GetLower(), v.GetUpper());
+        var q = Vector128.Max(h.GetLower(), h.GetUpper());
+        q = Vector128.Max(q, Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1)));
+        q = Vector128.Max(q, Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2)));
+        return q.ToScalar();
     }
 
     private static float* Alloc(long floats) => (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(1, floats) * sizeof(float)), 64);

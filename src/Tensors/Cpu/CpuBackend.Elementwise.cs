@@ -152,6 +152,7 @@ public sealed unsafe partial class CpuBackend
     /// 24 bits to float exactly as <see cref="CounterRng.Uniform"/> does, so the mask is bit-identical to the scalar
     /// loop and to the ILGPU kernel. Returns the first element it left to the caller.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int DropoutVector512(float* px, float* py, float p, float keepScale, ulong seed, int s, int e)
     {
         var step = Vector512.Create(0x9E3779B97F4A7C15UL);
