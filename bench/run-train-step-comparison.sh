@@ -4,8 +4,9 @@
 # Prints a Markdown table of medians over rounds (tokens/s, peak RSS) and the ratio ours/peer (> 1 = ours faster /
 # for memory < 1 = ours smaller).
 # Usage: bench/run-train-step-comparison.sh [rounds=3] [threads=1] [steps=3] [configs="base:lora base:full smollm-135m:lora"]
-# The peer's OpenBLAS kernels follow OPENBLAS_CORETYPE as exported (reported in the JSON; see the GEMM section of
-# bench/RESULTS.md for what that choice costs it).
+# PEER_CORETYPE picks the peer's OpenBLAS kernels: auto (default: OPENBLAS_CORETYPE unset, OpenBLAS's own choice,
+# Cooperlake AVX-512 on our EPYC, its fastest), or a name such as Haswell (what this environment exports; AVX2,
+# about half the GEMM speed — see the GEMM section of bench/RESULTS.md). The choice is reported in the JSON.
 set -euo pipefail
 ROUNDS=${1:-3}; THREADS=${2:-1}; STEPS=${3:-3}
 CONFIGS=${4:-"base:lora base:full smollm-135m:lora"}
@@ -14,13 +15,15 @@ OUT=$(mktemp -d /tmp/train-step-comparison.XXXXXX)
 dotnet build "$HERE/LoRAM.Bench.csproj" -c Release -v q -nologo >/dev/null
 BENCH="$HERE/bin/Release/net10.0/LoRAM.Bench"
 PY=/usr/bin/python3
+PEER_CORETYPE=${PEER_CORETYPE:-auto}
+if [ "$PEER_CORETYPE" = auto ]; then PEER_ENV=(env -u OPENBLAS_CORETYPE); else PEER_ENV=(env OPENBLAS_CORETYPE="$PEER_CORETYPE"); fi
 
 for r in $(seq 1 "$ROUNDS"); do
   for cfg in $CONFIGS; do
     shape=${cfg%%:*}; mode=${cfg##*:}
     echo "round $r/$ROUNDS $shape $mode" >&2
     LORAM_THREADS="$THREADS" "$BENCH" train-step --shape "$shape" --mode "$mode" --threads "$THREADS" --steps "$STEPS" --json > "$OUT/ours.$shape.$mode.$r.json"
-    "$PY" "$HERE/peers/train_step.py" --shape "$shape" --mode "$mode" --threads "$THREADS" --steps "$STEPS" --json > "$OUT/torch.$shape.$mode.$r.json"
+    "${PEER_ENV[@]}" "$PY" "$HERE/peers/train_step.py" --shape "$shape" --mode "$mode" --threads "$THREADS" --steps "$STEPS" --json > "$OUT/torch.$shape.$mode.$r.json"
   done
 done
 
@@ -28,7 +31,9 @@ done
 import json, statistics, sys
 out, rounds, configs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 med = statistics.median
-print(f"median over {rounds} rounds of each run's median step; tokens/s = micro-batch × seq-len / step time")
+t0 = json.load(open(f"{out}/torch.{configs[0].replace(':', '.')}.1.json"))
+print(f"median over {rounds} rounds of each run's median step; tokens/s = micro-batch × seq-len / step time; "
+      f"peer torch {t0['torch']}, OpenBLAS core {t0.get('openblas_core')} (OPENBLAS_CORETYPE {t0['openblas_coretype']})")
 print()
 print("| shape | mode | threads | ours tok/s | torch tok/s | ours/torch | ours peak RSS MiB | torch peak RSS MiB | ours/torch RSS |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -24,6 +24,17 @@ SHAPES = {  # keep in step with bench/TrainStepBench.cs and bench/InferenceBench
 }
 
 
+def openblas_core():
+    """The kernel family OpenBLAS picked (DYNAMIC_ARCH builds choose at load time), or None if it is not OpenBLAS."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
+
+
 def reset_peak_rss():
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -166,7 +177,7 @@ def main():
     result = {"suite": "train-step", "impl": "torch", "torch": torch.__version__, "shape": args.shape, "mode": args.mode,
               "threads": args.threads, "seq_len": T, "micro_batch": B, "steps": args.steps, "parameters": n_params,
               "trainable_parameters": sum(p.numel() for p in params), "frozen_dtype": "f32" if lora else "none",
-              "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "auto"),
+              "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "auto"), "openblas_core": openblas_core(),
               "tokens_per_s": B * T / (median / 1e3), "median_step_ms": median, "min_step_ms": times[0], "step_ms": times,
               "loss": last_loss[0], "peak_rss_bytes": rss, "ops": ops}
     if args.json:
