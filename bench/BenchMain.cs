@@ -5,6 +5,9 @@ internal static class BenchMain
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Suites = new()
     {
         ["block-step"] = ("one LoRA / full training step of a small LLaMA block, split by op", BlockStepBench.Run),
+        ["train-step"] = ("one whole LLaMA training step (lora: BF16 frozen + r=8 on all projections; full: F32): tok/s, split by op, peak memory (--shape base|smollm-135m --mode lora|full --threads --steps --json)", TrainStepBench.Run),
+        ["lora-parts"] = ("each kernel call of one LoRA linear fwd/bwd timed alone (--n --in --out --threads --reps)", LoraPartsBench.Run),
+        ["attention"] = ("the CPU attention kernel alone, fwd and bwd, at a training shape (--b --t --hq --hkv --d --threads --reps)", AttentionBench.Run),
         ["ilgpu-check"] = ("every ILGPU kernel on --device cuda|ilgpu-cpu vs CpuBackend: error, pass/fail, device time, GFLOP/s", IlgpuCheck.Run),
         ["inference"] = ("prefill and decode tok/s of a random BF16 LLaMA (SmolLM-135M shape) vs the memory-bandwidth bound", InferenceBench.Run),
         ["gemm"] = ("CPU GEMM GFLOP/s: square and LLaMA shapes, F32/BF16 B (--threads --kernel --reps --json --only)", GemmBench.Run),

@@ -20,7 +20,7 @@ namespace LoRAM.Bench;
 /// </summary>
 internal static class InferenceBench
 {
-    private static LlamaConfig Shape(string name) => name switch
+    internal static LlamaConfig Shape(string name) => name switch
     {
         "smollm-135m" => new LlamaConfig
         {

@@ -83,6 +83,25 @@ public class CpuGemmTests
             }
     }
 
+    [Fact]
+    public void Narrow_products_with_a_long_inner_dimension_match_float64()
+    {
+        // The LoRA shapes u = x·Aᵀ, du = dy·B, dB = dyᵀ·u (n = r ≤ 8, k in the hundreds): the narrow-N path, with odd
+        // k (vector tail), odd m (a last single row; a last partial block of 32 when A is transposed), n < 8 (padding).
+        var rng = new Random(11);
+        using var two = new CpuBackend(2);
+        using var one = new CpuBackend(1);
+        foreach (var backend in new[] { one, two })
+            foreach (int n in new[] { 1, 5, 8 })
+                foreach (bool ta in new[] { false, true })
+                    foreach (bool tb in new[] { false, true })
+                    {
+                        var dt = (DType)((n + (ta ? 1 : 0)) % 3);
+                        Check(backend, MicroKernels.Default, rng, 1, 83, n, 301, ta, tb, dt, false, 1.5f, 0f);
+                        Check(backend, MicroKernels.Default, rng, 1, 700, n, 129, ta, tb, DType.F32, false, 1f, -0.5f);
+                    }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -48,6 +48,7 @@ public sealed unsafe partial class CpuBackend
             else if (M == 1) Gemv.Run(ma.P, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
             else if (M <= Gemv.MaxRows && !TransA && TransB) Gemv.RunRows(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
             else if (K <= Gemv.SmallK) Gemv.SmallInner(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
+            else if (NarrowN.Applies(ma, mb, Kernel)) NarrowN.Run(ma, mb, ci, Alpha, Beta, Threads, Parallel);
             else PackedGemm.Run(ma, mb, ci, Alpha, Beta, Kernel, Threads, Parallel);
         }
     }
