@@ -45,7 +45,7 @@ internal static class AlignCommand
                 parse.GetValue(evalSeqs), LogEvery: 10, parse.GetValue(resume), parse.GetValue(device), parse.GetValue(dtype)!,
                 CheckpointLayers: false, InitFrom: folder);
             JsonObject report;
-            try { report = PretrainCommand.Run(a, parse.InvocationConfiguration.Error); }
+            try { report = ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress => PretrainCommand.Run(a, progress)); }
             catch (TrainingDivergedException e)
             {
                 parse.InvocationConfiguration.Error.WriteLine($"loram: training stopped: {e.Message}");

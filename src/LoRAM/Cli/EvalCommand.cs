@@ -65,48 +65,52 @@ internal static class EvalCommand
             var lines = new List<string>();
             JsonObject Ppl(NllSum s) => new() { ["tokens"] = s.Tokens, ["nll"] = s.MeanNll, ["perplexity"] = s.Perplexity };
 
-            if (tokenFile is not null)
+            // Bars on a terminal's stderr while the sets are scored; the results go to stdout afterwards.
+            ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress =>
             {
-                var sequences = TokenFile.Read(tokenFile, llama.Config.VocabSize);
-                var score = NextTokenScorer.Score(llama, sequences, batchSize);
-                // The flat fields {tokens, nll, perplexity} are the token-file result (the LLaMA issue's contract).
-                foreach (var (k, v) in Ppl(score)) report[k] = v?.DeepClone();
-                report["sequences"] = sequences.Count;
-                lines.Add($"{Path.GetFileName(tokenFile)}: {score.Tokens} tokens, mean NLL {score.MeanNll:F4}, perplexity {score.Perplexity:F3}");
-            }
-            if (pplFiles.Length > 0)
-            {
-                var tokenizer = Tokenizer();
-                var sets = new JsonObject();
-                foreach (var file in pplFiles)
+                if (tokenFile is not null)
                 {
-                    bool jsonl = file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
-                    var score = jsonl
-                        ? Benchmarks.InstructionPerplexity(llama, tokenizer, Limit(LoadInstructions(file)), maxLen, batchSize)
-                        : Benchmarks.TextPerplexity(llama, tokenizer, Limit(PlainTextCorpus.Load(file)), maxLen, batchSize);
-                    sets[Path.GetFileName(file)] = Ppl(score);
-                    lines.Add($"{Path.GetFileName(file)}: perplexity {score.Perplexity:F3} over {score.Tokens} {(jsonl ? "response " : "")}tokens");
+                    var sequences = TokenFile.Read(tokenFile, llama.Config.VocabSize);
+                    var score = NextTokenScorer.Score(llama, sequences, batchSize, progress);
+                    // The flat fields {tokens, nll, perplexity} are the token-file result (the LLaMA issue's contract).
+                    foreach (var (k, v) in Ppl(score)) report[k] = v?.DeepClone();
+                    report["sequences"] = sequences.Count;
+                    lines.Add($"{Path.GetFileName(tokenFile)}: {score.Tokens} tokens, mean NLL {score.MeanNll:F4}, perplexity {score.Perplexity:F3}");
                 }
-                report["ppl"] = sets;
-            }
-            if (mcFile is not null)
-            {
-                var score = Benchmarks.MultipleChoice(llama, Tokenizer(), Limit(MultipleChoiceFile.Load(mcFile)), batchSize);
-                report["mc"] = new JsonObject { ["items"] = score.Items, ["acc"] = score.Accuracy, ["acc_norm"] = score.AccuracyNorm };
-                lines.Add($"{Path.GetFileName(mcFile)}: acc {score.Accuracy:P1}, acc_norm {score.AccuracyNorm:P1} over {score.Items} questions");
-            }
-            if (mathFile is not null)
-            {
-                var few = parse.GetValue(mathShots) is { } shotFile ? Gsm8kFile.Load(shotFile).Take(shotCount).ToList() : [];
-                if (shotCount > few.Count) throw new UserInputException($"--shots {shotCount} needs --math-shots with at least that many examples (got {few.Count})");
-                var score = Benchmarks.MathProblems(llama, Tokenizer(), Limit(Gsm8kFile.Load(mathFile)), few, parse.GetValue(maxNew));
-                report["math"] = new JsonObject
+                if (pplFiles.Length > 0)
                 {
-                    ["items"] = score.Items, ["acc"] = score.Accuracy, ["shots"] = few.Count,
-                    ["samples"] = new JsonArray(score.Samples.Select(s => (JsonNode)new JsonObject { ["question"] = s.Question, ["generated"] = s.Generated, ["correct"] = s.Correct }).ToArray()),
-                };
-                lines.Add($"{Path.GetFileName(mathFile)}: strict-match accuracy {score.Accuracy:P1} over {score.Items} problems ({few.Count}-shot)");
-            }
+                    var tokenizer = Tokenizer();
+                    var sets = new JsonObject();
+                    foreach (var file in pplFiles)
+                    {
+                        bool jsonl = file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+                        var score = jsonl
+                            ? Benchmarks.InstructionPerplexity(llama, tokenizer, Limit(LoadInstructions(file)), maxLen, batchSize, progress)
+                            : Benchmarks.TextPerplexity(llama, tokenizer, Limit(PlainTextCorpus.Load(file)), maxLen, batchSize, progress);
+                        sets[Path.GetFileName(file)] = Ppl(score);
+                        lines.Add($"{Path.GetFileName(file)}: perplexity {score.Perplexity:F3} over {score.Tokens} {(jsonl ? "response " : "")}tokens");
+                    }
+                    report["ppl"] = sets;
+                }
+                if (mcFile is not null)
+                {
+                    var score = Benchmarks.MultipleChoice(llama, Tokenizer(), Limit(MultipleChoiceFile.Load(mcFile)), batchSize, progress);
+                    report["mc"] = new JsonObject { ["items"] = score.Items, ["acc"] = score.Accuracy, ["acc_norm"] = score.AccuracyNorm };
+                    lines.Add($"{Path.GetFileName(mcFile)}: acc {score.Accuracy:P1}, acc_norm {score.AccuracyNorm:P1} over {score.Items} questions");
+                }
+                if (mathFile is not null)
+                {
+                    var few = parse.GetValue(mathShots) is { } shotFile ? Gsm8kFile.Load(shotFile).Take(shotCount).ToList() : [];
+                    if (shotCount > few.Count) throw new UserInputException($"--shots {shotCount} needs --math-shots with at least that many examples (got {few.Count})");
+                    var score = Benchmarks.MathProblems(llama, Tokenizer(), Limit(Gsm8kFile.Load(mathFile)), few, parse.GetValue(maxNew), progress: progress);
+                    report["math"] = new JsonObject
+                    {
+                        ["items"] = score.Items, ["acc"] = score.Accuracy, ["shots"] = few.Count,
+                        ["samples"] = new JsonArray(score.Samples.Select(s => (JsonNode)new JsonObject { ["question"] = s.Question, ["generated"] = s.Generated, ["correct"] = s.Correct }).ToArray()),
+                    };
+                    lines.Add($"{Path.GetFileName(mathFile)}: strict-match accuracy {score.Accuracy:P1} over {score.Items} problems ({few.Count}-shot)");
+                }
+            });
             report["seconds"] = clock.Elapsed.TotalSeconds;
 
             var output = parse.InvocationConfiguration.Output;

@@ -36,7 +36,7 @@ internal static class PipelineCommand
             var error = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
-            var (rows, sweepRows) = new PipelineRunner(o, backend, error).Run();
+            var (rows, sweepRows) = ConsoleProgress.Run(error, progress => new PipelineRunner(o, backend, progress).Run(), hideCompleted: true);
             var files = PipelineReport.Write(o.Out, o, rows, sweepRows, backend.Name, clock.Elapsed.TotalSeconds);
             var output = parse.InvocationConfiguration.Output;
             output.Write(PipelineReport.Table(rows));

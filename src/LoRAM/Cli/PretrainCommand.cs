@@ -8,6 +8,7 @@ using LoRAM.Defaults;
 using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Tokenization;
+using LoRAM.Progress;
 using LoRAM.Tensors;
 using LoRAM.Tensors.Cpu;
 using LoRAM.Training;
@@ -67,7 +68,7 @@ internal static class PretrainCommand
                 parse.GetValue(device), parse.GetValue(dtype)!, parse.GetValue(ckLayers), parse.GetValue(profile), parse.GetValue(timeLimit));
             var error = parse.InvocationConfiguration.Error;
             JsonObject report;
-            try { report = Run(args, error); }
+            try { report = ConsoleProgress.Run(error, progress => Run(args, progress)); }
             catch (TrainingDivergedException e)
             {
                 error.WriteLine($"loram: training stopped: {e.Message}");
@@ -92,7 +93,7 @@ internal static class PretrainCommand
         string? InitFrom = null);
 
     /// <summary>Trains and writes everything; returns the report (also written to OUT/report.json).</summary>
-    internal static JsonObject Run(Arguments a, TextWriter progress)
+    internal static JsonObject Run(Arguments a, IProgressReporter progress)
     {
         // ---- check the input before any long work ----
         if (a.Tokens < 1) throw new UserInputException($"--tokens must be at least 1, got {a.Tokens}");
@@ -173,11 +174,11 @@ internal static class PretrainCommand
                     Forward = (tape, ids) => model.Forward(tape, ids),
                     WriteFolderFiles = folder => WriteModelFiles(config, folder),
                 };
-                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                progress.Line(string.Create(CultureInfo.InvariantCulture,
                     $"pretrain: {config.ParameterCount():N0} parameters ({config.NumHiddenLayers} layers, d {config.HiddenSize}, heads {config.NumAttentionHeads}/{config.NumKeyValueHeads} kv) " +
                     $"on {backend.Name}; corpus {corpus.StreamTokens:N0} tokens ({corpus.TrainingWindows:N0} windows of {a.SeqLen}, {a.EvalSequences} held out); " +
                     $"{steps} steps × {a.Batch} × {a.SeqLen} tokens, micro-batch {options.MicroBatch}, lr {a.Lr:G3}, warm-up {options.WarmupSteps}"));
-                using var trainer = new Trainer(backend, trainable, corpus, options, ledger, progress);
+                using var trainer = new Trainer(backend, trainable, corpus, options, ledger, progress) { Name = a.InitFrom is null ? "pretrain" : "align" };
                 var profiler = a.Profile ? new OpProfiler() : null;
                 trainer.Profiler = profiler;
                 if (a.EvalSequences > 0) trainer.Evaluate = () => HeldOutLoss(model, corpus, options.MicroBatch);
@@ -211,11 +212,11 @@ internal static class PretrainCommand
                 if (profiler is not null)
                 {
                     var ops = new JsonObject();
-                    progress.WriteLine($"op profile ({profiler.Total.TotalSeconds:F1} s in ops):");
+                    progress.Line($"op profile ({profiler.Total.TotalSeconds:F1} s in ops):");
                     foreach (var e in profiler.Entries)
                     {
                         ops[e.Op] = new JsonObject { ["forward_s"] = e.Forward.TotalSeconds, ["backward_s"] = e.Backward.TotalSeconds, ["calls"] = e.ForwardCalls };
-                        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        progress.Line(string.Create(CultureInfo.InvariantCulture,
                             $"  {e.Op,-24} forward {e.Forward.TotalSeconds,8:F2} s  backward {e.Backward.TotalSeconds,8:F2} s  {100 * e.Total / profiler.Total,5:F1} %"));
                     }
                     report["op_profile"] = ops;

@@ -65,7 +65,7 @@ internal static class PruneCommand
             PruneSummary summary;
             using (backend)
             {
-                try { summary = ModelPruner.Run(options, backend, line => Console.Error.WriteLine($"loram prune: {line}")); }
+                try { summary = ConsoleProgress.Run(Console.Error, progress => ModelPruner.Run(options, backend, progress), prefix: "loram prune: "); }
                 catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
             }
 

@@ -66,7 +66,7 @@ internal static class TrainCommand
             System.Text.Json.Nodes.JsonObject report;
             using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
             {
-                try { report = LoraTraining.Run(o, backend, error); }
+                try { report = ConsoleProgress.Run(error, progress => LoraTraining.Run(o, backend, progress)); }
                 catch (TrainingDivergedException e)
                 {
                     error.WriteLine($"loram: training stopped: {e.Message}");

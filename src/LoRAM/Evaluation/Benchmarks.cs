@@ -2,6 +2,7 @@ using LoRAM.Data;
 using LoRAM.Llama.Generation;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Tokenization;
+using LoRAM.Progress;
 
 namespace LoRAM.Evaluation;
 
@@ -13,23 +14,24 @@ public sealed record MathScore(int Items, double Accuracy, IReadOnlyList<(string
 
 /// <summary>
 /// The three kinds of evaluation the paper reports, on any model (with or without an adapter):
-/// perplexity of instruction responses or plain text, multiple-choice accuracy, and math accuracy.
+/// perplexity of instruction responses or plain text, multiple-choice accuracy, and math accuracy. Each counts the
+/// items it has done on an optional <see cref="IProgressReporter"/> (no log lines: a bar, or nothing).
 /// </summary>
 public static class Benchmarks
 {
     /// <summary>Response-only perplexity of instruction records, through the training template (<see cref="InstructionTokens"/>).</summary>
     public static NllSum InstructionPerplexity(LlamaModel model, ITokenizer tokenizer, IEnumerable<InstructionRecord> records,
-        int maxLength = 512, int batchSize = 8) =>
-        NextTokenScorer.Score(model, records.Select(r =>
+        int maxLength = 512, int batchSize = 8, IProgressReporter? progress = null) =>
+        NextTokenScorer.Sum(NextTokenScorer.ScoreEach(model, records.Select(r =>
         {
             var t = InstructionTokens.Encode(tokenizer, r.ToExample(), maxLength);
             return (t.Ids, t.ResponseStart);
-        }).ToList(), batchSize);
+        }).ToList(), batchSize, progress, "perplexity"));
 
     /// <summary>Token-level perplexity of plain-text documents, each cut into windows of <paramref name="maxLength"/> tokens
     /// (every token but a window's first is scored).</summary>
     public static NllSum TextPerplexity(LlamaModel model, ITokenizer tokenizer, IEnumerable<string> documents,
-        int maxLength = 512, int batchSize = 8)
+        int maxLength = 512, int batchSize = 8, IProgressReporter? progress = null)
     {
         var windows = new List<int[]>();
         foreach (var doc in documents)
@@ -38,7 +40,7 @@ public static class Benchmarks
             for (int at = 0; at < ids.Length - 1; at += maxLength - 1)
                 windows.Add(ids[at..Math.Min(ids.Length, at + maxLength)]);
         }
-        return NextTokenScorer.Score(model, windows.Where(w => w.Length >= 2).ToList(), batchSize);
+        return NextTokenScorer.Sum(NextTokenScorer.ScoreEach(model, windows.Where(w => w.Length >= 2).Select(w => (w, 1)).ToList(), batchSize, progress, "perplexity"));
     }
 
     /// <summary>
@@ -46,7 +48,8 @@ public static class Benchmarks
     /// log-likelihood: <c>acc</c> picks the largest; <c>acc_norm</c> the largest per byte of the continuation
     /// (lm-evaluation-harness's length normalisation), so long choices are not penalised for their length.
     /// </summary>
-    public static MultipleChoiceScore MultipleChoice(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<MultipleChoiceItem> items, int batchSize = 8)
+    public static MultipleChoiceScore MultipleChoice(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<MultipleChoiceItem> items, int batchSize = 8,
+        IProgressReporter? progress = null)
     {
         var sequences = new List<(int[], int)>();
         foreach (var item in items)
@@ -55,7 +58,7 @@ public static class Benchmarks
             foreach (var choice in item.Choices)
                 sequences.Add(([.. context, .. tokenizer.Encode(" " + choice, addBos: false)], context.Length));
         }
-        var nll = NextTokenScorer.ScoreEach(model, sequences, batchSize);
+        var nll = NextTokenScorer.ScoreEach(model, sequences, batchSize, progress, "multiple choice");
         int at = 0, right = 0, rightNorm = 0;
         foreach (var item in items)
         {
@@ -78,12 +81,13 @@ public static class Benchmarks
     /// examples, scored by strict match of the "#### n" that follows (GSM8K's rule, <see cref="Gsm8kAnswer"/>).
     /// </summary>
     public static MathScore MathProblems(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<Gsm8kItem> items,
-        IReadOnlyList<Gsm8kItem>? shots = null, int maxNewTokens = 256, int keepSamples = 5)
+        IReadOnlyList<Gsm8kItem>? shots = null, int maxNewTokens = 256, int keepSamples = 5, IProgressReporter? progress = null)
     {
         string prefix = string.Concat((shots ?? []).Select(s => ChatTemplate.Prompt(s.Question) + s.Answer + "\n\n"));
         var stop = new HashSet<int>(model.Config.EosTokenIds) { tokenizer.EosId };
-        int right = 0;
+        int right = 0, done = 0;
         var samples = new List<(string, string, bool)>();
+        using var task = (progress ?? LineProgress.None).Start("math", items.Count);
         foreach (var item in items)
         {
             var prompt = tokenizer.Encode(prefix + ChatTemplate.Prompt(item.Question), addBos: true);
@@ -93,6 +97,8 @@ public static class Benchmarks
             bool correct = Gsm8kAnswer.Extract(text) == item.FinalAnswer;
             if (correct) right++;
             if (samples.Count < keepSamples) samples.Add((item.Question, text, correct));
+            done++;
+            task.Update(done, $"{right}/{done} right");
         }
         return new MathScore(items.Count, items.Count == 0 ? 0 : (double)right / items.Count, samples);
     }

@@ -1,5 +1,6 @@
 using LoRAM.Autograd;
 using LoRAM.Llama.Model;
+using LoRAM.Progress;
 using LoRAM.Tensors;
 
 namespace LoRAM.Evaluation;
@@ -21,29 +22,34 @@ public readonly record struct NllSum(long Tokens, double Nll)
 public static class NextTokenScorer
 {
     /// <summary>Scores every next token of every sequence, summed over all of them.</summary>
-    public static NllSum Score(LlamaModel model, IReadOnlyList<int[]> sequences, int batchSize = 8) =>
-        Sum(ScoreEach(model, sequences.Select(s => (s, 1)).ToList(), batchSize));
+    public static NllSum Score(LlamaModel model, IReadOnlyList<int[]> sequences, int batchSize = 8, IProgressReporter? progress = null) =>
+        Sum(ScoreEach(model, sequences.Select(s => (s, 1)).ToList(), batchSize, progress));
 
     /// <summary>Summed over all sequences of <see cref="ScoreEach"/>.</summary>
-    public static NllSum Score(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8) =>
-        Sum(ScoreEach(model, sequences, batchSize));
+    public static NllSum Score(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8,
+        IProgressReporter? progress = null) =>
+        Sum(ScoreEach(model, sequences, batchSize, progress));
 
-    private static NllSum Sum(NllSum[] each) => each.Aggregate(new NllSum(0, 0), (a, b) => a + b);
+    internal static NllSum Sum(NllSum[] each) => each.Aggregate(new NllSum(0, 0), (a, b) => a + b);
 
     /// <summary>
     /// Per sequence, the NLL of its tokens from position <c>FirstScored</c> on (t_{FirstScored}..t_{n−1}, each given
     /// everything before it) — e.g. only an instruction's response, or only a multiple-choice continuation.
+    /// <paramref name="progress"/> counts the sequences scored, as a task named <paramref name="task"/>.
     /// </summary>
-    public static NllSum[] ScoreEach(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8)
+    public static NllSum[] ScoreEach(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8,
+        IProgressReporter? progress = null, string task = "score")
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
         var be = model.Backend;
         var results = new NllSum[sequences.Count];
         // Similar lengths together, so little of each batch is padding.
         var order = Enumerable.Range(0, sequences.Count).OrderBy(i => sequences[i].Tokens.Length).ToArray();
+        using var bar = (progress ?? LineProgress.None).Start(task, order.Length);
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var members = order.Skip(start).Take(batchSize).ToArray();
+            bar.Update(start, $"{start}/{order.Length} sequences");
             int t = members.Max(i => sequences[i].Tokens.Length) - 1;
             if (t < 1) continue;
             var ids = new int[members.Length * t];
@@ -77,6 +83,7 @@ public static class NextTokenScorer
                 results[members[b]] = new NllSum(scored[b], sum);
             }
         }
+        bar.Update(order.Length, $"{order.Length}/{order.Length} sequences");
         return results;
     }
 }

@@ -8,6 +8,7 @@ using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Tokenization;
 using LoRAM.Lora;
+using LoRAM.Progress;
 using LoRAM.Pruning;
 using LoRAM.Tensors;
 using LoRAM.Training;
@@ -19,7 +20,7 @@ namespace LoRAM.Pipeline;
 /// same instruction data, steps and hyper-parameters; every served model is scored on the same held-out sets.
 /// Each finished row is saved as OUT/variants/NAME/result.json, so an interrupted run resumes where it stopped.
 /// </summary>
-public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWriter progress)
+public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgressReporter progress)
 {
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -46,19 +47,24 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
         });
 
         var rows = new List<VariantResult>();
+        var sweep = new List<VariantResult>();
+        int total = o.Variants.Count + (o.Sweep ? o.SweepRatios.Count : 0);
+        using var task = progress.Start("pipeline", total);
         int i = 0;
         foreach (var name in o.Variants)
         {
             var v = catalogue[name];
+            task.Update(rows.Count, $"row {rows.Count + 1}/{total}: {v.Name}");
             rows.Add(Cached(Path.Combine(o.Out, "variants", v.Name), $"[{++i}/{o.Variants.Count}] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "variants", v.Name))));
         }
-        var sweep = new List<VariantResult>();
         if (o.Sweep)
             foreach (var ratio in o.SweepRatios)
             {
                 var v = new Variant($"sweep-stru-{ratio.ToString("0.##", CultureInfo.InvariantCulture)}", VariantKind.Loram, PruningMethod.Stru, ratio);
+                task.Update(rows.Count + sweep.Count, $"row {rows.Count + sweep.Count + 1}/{total}: {v.Name}");
                 sweep.Add(Cached(Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "sweep", v.Name), withoutRecovery: true)));
             }
+        task.Update(total, "done");
         return (rows, sweep);
     }
 
@@ -67,15 +73,15 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
         var path = Path.Combine(dir, "result.json");
         if (File.Exists(path))
         {
-            progress.WriteLine($"{title}: done earlier ({path})");
+            progress.Line($"{title}: done earlier ({path})");
             return JsonSerializer.Deserialize<VariantResult>(File.ReadAllText(path), Json)!;
         }
-        progress.WriteLine($"{title} …");
+        progress.Line($"{title} …");
         var clock = Stopwatch.StartNew();
         var result = run();
         Directory.CreateDirectory(dir);
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(result, Json));
-        progress.WriteLine($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");
+        progress.Line($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");
         return result;
     }
 
@@ -86,15 +92,15 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
         {
             case VariantKind.BaseNoFineTuning:
             {
-                var scores = Evaluate(BaseModel, null);
+                var scores = Evaluate(BaseModel, null, v.Name);
                 return Row(v, baseParams, baseParams, WeightBytes(BaseModel), null, scores);
             }
             case VariantKind.SiblingLora:
             case VariantKind.BaseLora:
             {
                 var model = v.Kind == VariantKind.BaseLora ? BaseModel : SiblingModel;
-                var (report, curve) = Train(model, Path.Combine(dir, "adapter"), nf4: false);
-                var scores = Evaluate(model, Path.Combine(dir, "adapter"));
+                var (report, curve) = Train(model, Path.Combine(dir, "adapter"), nf4: false, v.Name);
+                var scores = Evaluate(model, Path.Combine(dir, "adapter"), v.Name);
                 long p = LlamaConfig.Load(Path.Combine(model, ModelFolder.Config)).ParameterCount();
                 return Row(v, p, baseParams, report["frozen_weight_bytes"]!.GetValue<long>(), report, scores) with { Curve = curve };
             }
@@ -109,7 +115,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
                     {
                         Model = BaseModel, Out = pruned, Method = v.Method!.Value, Ratio = v.Ratio, KeepFirst = o.KeepFirst, KeepLast = o.KeepLast,
                         Calibration = Path.Combine(DataDir, "corpus.txt"), Samples = o.CalibrationSamples, SeqLen = 128, Seed = o.Seed,
-                    }, backend, line => progress.WriteLine($"    {line}"));
+                    }, backend, Within(v.Name));
                 });
                 var trainOn = pruned;
                 if (v.Align)
@@ -122,20 +128,20 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
                         PretrainCommand.Run(new PretrainCommand.Arguments(pruned, Path.Combine(DataDir, "corpus.txt"), o.AlignTokens, alignedDir,
                             SeqLen: 256, Batch: 8, MicroBatch: 4, Lr: 5e-4, MinLrRatio: 0.1, Warmup: null, WeightDecay: 0.1, Clip: 1.0, o.Seed,
                             CheckpointEvery: 0, KeepCheckpoints: 1, EvalEvery: 0, EvalSequences: 8, LogEvery: 10, Resume: false, Device: null,
-                            DType: "bf16", CheckpointLayers: false, InitFrom: pruned), Indent(progress));
+                            DType: "bf16", CheckpointLayers: false, InitFrom: pruned), Within(v.Name));
                     });
                 }
                 var adapter = Path.Combine(dir, "adapter-pruned");
-                var (report, curve) = Train(trainOn, adapter, v.Nf4);
+                var (report, curve) = Train(trainOn, adapter, v.Nf4, v.Name);
                 var recovered = Path.Combine(dir, "adapter-recovered");
                 Stage("recover", () =>
                 {
                     if (Directory.Exists(recovered)) Directory.Delete(recovered, recursive: true);
                     AdapterRecovery.Recover(adapter, trainOn, LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)), recovered, Path.GetFullPath(BaseModel));
                 });
-                var scores = Evaluate(BaseModel, recovered);
+                var scores = Evaluate(BaseModel, recovered, v.Name);
                 double? without = null;
-                if (withoutRecovery) without = Evaluate(trainOn, adapter, perplexityOnly: true).PplIn;
+                if (withoutRecovery) without = Evaluate(trainOn, adapter, v.Name, perplexityOnly: true).PplIn;
                 long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
                 return Row(v, p, baseParams, report["frozen_weight_bytes"]!.GetValue<long>(), report, scores) with { Curve = curve, PerplexityWithoutRecovery = without };
             }
@@ -154,7 +160,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
         MultipleChoiceAccuracy = s.Mc, MultipleChoiceAccuracyNorm = s.McNorm, MathAccuracy = s.Math,
     };
 
-    private (System.Text.Json.Nodes.JsonObject Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4)
+    private (System.Text.Json.Nodes.JsonObject Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4, string row)
     {
         var curve = new List<CurvePoint>();
         System.Text.Json.Nodes.JsonObject? report = null;
@@ -167,7 +173,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
                 Lora = new LoraSettings { Rank = o.Rank, Alpha = 2f * o.Rank },
                 Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = o.LearningRate,
                 Seed = o.Seed, Nf4 = nf4, Eval = Path.Combine(DataDir, "ppl-in.jsonl"), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
-            }, backend, Indent(progress), step => { if (step.EvalLoss is double nll) curve.Add(new CurvePoint(step.Step, Math.Exp(nll))); });
+            }, backend, Within(row), step => { if (step.EvalLoss is double nll) curve.Add(new CurvePoint(step.Step, Math.Exp(nll))); });
         });
         return (report!, curve);
     }
@@ -175,20 +181,21 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
     private readonly record struct Scores(double PplIn, double PplOut, double Mc, double McNorm, double Math);
 
     /// <summary>The served model (with an adapter, unmerged) on the held-out sets: the same for every row.</summary>
-    private Scores Evaluate(string modelDir, string? adapter, bool perplexityOnly = false)
+    private Scores Evaluate(string modelDir, string? adapter, string row, bool perplexityOnly = false)
     {
         Scores scores = default;
         Stage(adapter is null ? "evaluate" : "evaluate with adapter", () =>
         {
+            var bars = Within(row);
             using var model = CommonOptions.LoadModel(modelDir, backend, adapter);
             var tokenizer = Tokenizers.Load(modelDir, model.Config);
-            var pplIn = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-in.jsonl")).Take(o.EvalItems), o.SeqLen).Perplexity;
+            var pplIn = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-in.jsonl")).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
             if (perplexityOnly) { scores = new Scores(pplIn, double.NaN, double.NaN, double.NaN, double.NaN); return; }
-            var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-out.jsonl")).Take(o.EvalItems), o.SeqLen).Perplexity;
-            var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, "mc.jsonl")).Take(o.EvalItems).ToList());
+            var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-out.jsonl")).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
+            var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, "mc.jsonl")).Take(o.EvalItems).ToList(), progress: bars);
             var math = Gsm8kFile.Load(Path.Combine(DataDir, "math.jsonl"));
             var shots = math.Take(o.MathShots).ToList();
-            var m = Benchmarks.MathProblems(model, tokenizer, math.Skip(o.MathShots).Take(o.MathItems).ToList(), shots, o.MathMaxNewTokens);
+            var m = Benchmarks.MathProblems(model, tokenizer, math.Skip(o.MathShots).Take(o.MathItems).ToList(), shots, o.MathMaxNewTokens, progress: bars);
             scores = new Scores(pplIn, pplOut, mc.Accuracy, mc.AccuracyNorm, m.Accuracy);
         });
         return scores;
@@ -204,17 +211,11 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, TextWrite
     private void Stage(string name, Action action)
     {
         var clock = Stopwatch.StartNew();
-        progress.WriteLine($"  · {name}");
+        progress.Line($"  · {name}");
         action();
-        if (clock.Elapsed.TotalSeconds >= 1) progress.WriteLine($"  · {name}: {clock.Elapsed.TotalSeconds:F0} s");
+        if (clock.Elapsed.TotalSeconds >= 1) progress.Line($"  · {name}: {clock.Elapsed.TotalSeconds:F0} s");
     }
 
-    private static TextWriter Indent(TextWriter inner) => new IndentingWriter(inner);
-
-    private sealed class IndentingWriter(TextWriter inner) : TextWriter
-    {
-        public override System.Text.Encoding Encoding => inner.Encoding;
-        public override void WriteLine(string? value) => inner.WriteLine("    " + value);
-        public override void Write(char value) => inner.Write(value);
-    }
+    /// <summary>A stage of row <paramref name="row"/>: its lines indented under the row's, its bars named after it.</summary>
+    private IProgressReporter Within(string row) => new NestedProgress(progress, "    ", row);
 }

@@ -5,6 +5,7 @@ using LoRAM.Llama.Model;
 using LoRAM.Llama.Safetensors;
 using LoRAM.Llama.Tokenization;
 using LoRAM.Planning;
+using LoRAM.Progress;
 using LoRAM.Tensors;
 using LoRAM.Tensors.Cpu;
 
@@ -44,8 +45,9 @@ public sealed record PruneSummary(string Out, string Method, double Ratio, strin
 /// </summary>
 public static class ModelPruner
 {
-    public static PruneSummary Run(PruneOptions o, Backend backend, Action<string>? progress = null)
+    public static PruneSummary Run(PruneOptions o, Backend backend, IProgressReporter? progress = null)
     {
+        progress ??= LineProgress.None;
         var clock = Stopwatch.StartNew();
         var configPath = Path.Combine(o.Model, ModelFolder.Config);
         if (!File.Exists(configPath)) throw new UserInputException($"{o.Model}: not a model folder (no {ModelFolder.Config})");
@@ -61,7 +63,7 @@ public static class ModelPruner
         try { plan = ParameterPlan.For(config, o.Method, o.Ratio, o.NM, o.KeepFirst, o.KeepLast); }
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
         if (plan.KeepFirst + plan.KeepLast > config.NumHiddenLayers)
-            progress?.Invoke($"note: --keep-first {plan.KeepFirst} + --keep-last {plan.KeepLast} cover all {config.NumHiddenLayers} layers; nothing is pruned");
+            progress.Line($"note: --keep-first {plan.KeepFirst} + --keep-last {plan.KeepLast} cover all {config.NumHiddenLayers} layers; nothing is pruned");
 
         var parent = Path.GetDirectoryName(outFull.TrimEnd(Path.DirectorySeparatorChar))!;
         Directory.CreateDirectory(parent);
@@ -95,7 +97,7 @@ public static class ModelPruner
         return (samples, source, seqLen);
     }
 
-    private static PruneSummary Structured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, Action<string>? progress)
+    private static PruneSummary Structured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, IProgressReporter progress)
     {
         TaylorImportance.LayerScores[]? scores = null;
         PruningRecord.CalibrationInfo? calibration = null;
@@ -106,14 +108,14 @@ public static class ModelPruner
             var (samples, source, len) = Calibrate(o, config, defaultSamples: 10);
             (samplesUsed, seqLen) = (samples.Length, len);
             calibration = new PruningRecord.CalibrationInfo(source, samples.Length, len);
-            progress?.Invoke($"stru: Taylor importance ({o.Taylor.ToString().ToLowerInvariant()}-wise) from {samples.Length} samples of {len} tokens");
+            progress.Line($"stru: Taylor importance ({o.Taylor.ToString().ToLowerInvariant()}-wise) from {samples.Length} samples of {len} tokens");
             using var model = LlamaModel.Load(o.Model, backend, new LlamaModelOptions { Trainable = true });
             loss = TaylorImportance.AccumulateGradients(model, samples, progress: progress);
             scores = TaylorImportance.Compute(model, o.Taylor);
         }
         var layers = StructuredSelection.Select(config, plan.Ratio, plan.KeepFirst, plan.KeepLast, scores, o.Seed);
         foreach (var l in layers.Where(l => l.Pruned))
-            progress?.Invoke($"layer {l.Layer + 1}/{layers.Length}: keeps {l.KeptKvHeads!.Length}/{l.OriginalKvHeads} kv groups ({l.KeptHeads!.Length}/{l.OriginalHeads} heads), {l.KeptChannels!.Length}/{l.OriginalIntermediate} channels");
+            progress.Line($"layer {l.Layer + 1}/{layers.Length}: keeps {l.KeptKvHeads!.Length}/{l.OriginalKvHeads} kv groups ({l.KeptHeads!.Length}/{l.OriginalHeads} heads), {l.KeptChannels!.Length}/{l.OriginalIntermediate} channels");
 
         using var cpu = new CpuBackend();
         using var weights = LlamaWeights.Load(o.Model, cpu);
@@ -134,14 +136,14 @@ public static class ModelPruner
             (double)record.OriginalParameters / after, true, samplesUsed, seqLen, loss, null, 0);
     }
 
-    private static PruneSummary NonStructured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, Action<string>? progress)
+    private static PruneSummary NonStructured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, IProgressReporter progress)
     {
         var target = plan.NM is not null ? (o.NM ?? SparsityTarget.SemiStructured(4, 8)) : SparsityTarget.Unstructured(plan.Ratio);
         int[][] samples = [];
         string source = "none (magnitude needs no data)";
         int seqLen = 0;
         if (o.Method != PruningMethod.Magnitude) (samples, source, seqLen) = Calibrate(o, config, defaultSamples: 128);
-        progress?.Invoke($"{o.Method.Name()}: {target}, layers {plan.KeepFirst}..{config.NumHiddenLayers - plan.KeepLast - 1}, {samples.Length} calibration samples of {seqLen} tokens");
+        progress.Line($"{o.Method.Name()}: {target}, layers {plan.KeepFirst}..{config.NumHiddenLayers - plan.KeepLast - 1}, {samples.Length} calibration samples of {seqLen} tokens");
 
         DType stored;
         using (var checkpoint = SafetensorsCheckpoint.Open(o.Model))

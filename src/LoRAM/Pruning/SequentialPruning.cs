@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LoRAM.Autograd;
 using LoRAM.Llama;
 using LoRAM.Llama.Model;
+using LoRAM.Progress;
 using LoRAM.Tensors;
 
 namespace LoRAM.Pruning;
@@ -27,7 +28,7 @@ public static class SequentialPruning
     /// (token windows; the first <c>seqLen</c> tokens of each are used). Returns one result per pruned projection, in order.
     /// </summary>
     public static List<ProjectionResult> Run(LlamaModel model, IReadOnlyList<int[]> samples, int seqLen, PruningMethod method,
-        SparsityTarget target, int keepFirst, int keepLast, Action<string>? progress = null, int batchSize = 8)
+        SparsityTarget target, int keepFirst, int keepLast, IProgressReporter? progress = null, int batchSize = 8)
     {
         if (method.IsStructured()) throw new ArgumentException($"{method.Name()} is structured; SequentialPruning is for semi, unst, wanda and magnitude");
         if (samples.Count == 0 && method != PruningMethod.Magnitude) throw new ArgumentException("no calibration samples");
@@ -59,16 +60,18 @@ public static class SequentialPruning
                     batches.Add((tape.Embedding(model.Embedding, idTensor).Value.Clone(), Tensor.FromArray(be, pos, n * seqLen)));
                 }
 
+            using var task = (progress ?? LineProgress.None).Start("prune", config.NumHiddenLayers);
             foreach (var layer in model.Layers)
             {
                 int l = layer.Index;
+                string at = $"layer {l + 1}/{config.NumHiddenLayers}";
                 if (StructuredCounts.IsPruned(l, config.NumHiddenLayers, keepFirst, keepLast))
                 {
                     var clock = Stopwatch.StartNew();
                     results.AddRange(PruneLayer(layer, method, target, needsData ? batches : null, cos, sin));
-                    progress?.Invoke($"layer {l + 1}/{config.NumHiddenLayers}: pruned 7 projections ({target}) in {clock.Elapsed.TotalSeconds:F2} s");
+                    task.Update(l + 1, at, $"{at}: pruned 7 projections ({target}) in {clock.Elapsed.TotalSeconds:F2} s");
                 }
-                else progress?.Invoke($"layer {l + 1}/{config.NumHiddenLayers}: kept whole");
+                else task.Update(l + 1, at, $"{at}: kept whole");
                 if (needsData) Propagate(layer, batches, cos, sin);
             }
             return results;

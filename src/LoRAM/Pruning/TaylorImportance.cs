@@ -1,5 +1,6 @@
 using LoRAM.Autograd;
 using LoRAM.Llama.Model;
+using LoRAM.Progress;
 using LoRAM.Tensors;
 
 namespace LoRAM.Pruning;
@@ -32,13 +33,14 @@ public static class TaylorImportance
     /// batches of each batch's mean token loss. The model must be trainable (<see cref="LlamaModelOptions.Trainable"/>).
     /// Returns L.
     /// </summary>
-    public static double AccumulateGradients(LlamaModel model, IReadOnlyList<int[]> samples, int batchSize = 4, Action<string>? progress = null)
+    public static double AccumulateGradients(LlamaModel model, IReadOnlyList<int[]> samples, int batchSize = 4, IProgressReporter? progress = null)
     {
         if (samples.Count == 0) throw new ArgumentException("no calibration samples");
         var be = model.Backend;
         int length = samples[0].Length - 1, batches = (samples.Count + batchSize - 1) / batchSize;
         double total = 0;
         foreach (var p in model.Parameters()) p.ZeroGrad();
+        using var task = (progress ?? LineProgress.None).Start("taylor", batches);
         for (int b0 = 0, batch = 0; b0 < samples.Count; b0 += batchSize, batch++)
         {
             int n = Math.Min(batchSize, samples.Count - b0);
@@ -58,7 +60,7 @@ public static class TaylorImportance
             total += loss.Item() / batches;
             using var seed = Tensor.Full(be, 1f / batches, loss.Value.ShapeArray());
             tape.Backward(loss, seed);
-            progress?.Invoke($"taylor: calibration batch {batch + 1}/{batches}");
+            task.Update(batch + 1, $"batch {batch + 1}/{batches}", $"taylor: calibration batch {batch + 1}/{batches}");
         }
         return total;
     }

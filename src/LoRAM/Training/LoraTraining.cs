@@ -8,6 +8,7 @@ using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Tokenization;
 using LoRAM.Lora;
+using LoRAM.Progress;
 using LoRAM.Quantization;
 using LoRAM.Tensors;
 
@@ -56,7 +57,7 @@ public static class LoraTraining
 {
     public const string ReportFile = "report.json";
 
-    public static JsonObject Run(LoraTrainingOptions o, Backend backend, TextWriter progress, Action<StepRecord>? afterStep = null)
+    public static JsonObject Run(LoraTrainingOptions o, Backend backend, IProgressReporter progress, Action<StepRecord>? afterStep = null)
     {
         if (o.Batch < 1 || o.MicroBatch < 1 || o.Batch % o.MicroBatch != 0)
             throw new UserInputException($"--micro-batch {o.MicroBatch} must divide --batch {o.Batch}");
@@ -113,7 +114,7 @@ public static class LoraTraining
             WriteFolderFiles = folder => AtomicFile.WriteAllText(Path.Combine(folder, PeftAdapterFormat.ConfigFile),
                 PeftAdapterFormat.ConfigJson(o.Lora, Path.GetFullPath(o.Model))),
         };
-        progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        progress.Line(string.Create(CultureInfo.InvariantCulture,
             $"train: LoRA r={o.Lora.Rank} α={o.Lora.Alpha} on {adapter.Layers.Count} projections ({adapter.ParameterCount:N0} parameters{(masks is null ? "" : ", masked")}) " +
             $"of {model.Config.ParameterCount():N0}{(quantized is null ? "" : " (NF4)")} on {backend.Name}; {data.Examples:N0} examples ({data.ResponseTokens:N0} response tokens), " +
             $"{steps} steps × {o.Batch} (micro-batch {o.MicroBatch}), lr {o.LearningRate:G3}"));

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using LoRAM.Autograd;
 using LoRAM.Autograd.Optim;
 using LoRAM.Llama.Safetensors;
+using LoRAM.Progress;
 using LoRAM.Tensors;
 
 namespace LoRAM.Training;
@@ -28,14 +29,14 @@ public sealed class Trainer : IDisposable
     private readonly TrainableModel _model;
     private readonly IBatchSource _data;
     private readonly TrainerOptions _options;
-    private readonly TextWriter? _progress;
+    private readonly IProgressReporter _progress;
     private readonly List<(string Group, AdamW Optimizer)> _optimizers = new();
     private readonly LrSchedule _schedule;
     private readonly List<StepRecord> _curve = new();
     private readonly Stopwatch _clock = new();
     private double _priorSeconds;
 
-    public Trainer(Backend backend, TrainableModel model, IBatchSource data, TrainerOptions options, MemoryLedger? ledger = null, TextWriter? progress = null)
+    public Trainer(Backend backend, TrainableModel model, IBatchSource data, TrainerOptions options, MemoryLedger? ledger = null, IProgressReporter? progress = null)
     {
         options.Validate();
         if (model.Parameters.Count == 0) throw new ArgumentException("nothing to train: the model has no trainable parameters");
@@ -43,7 +44,7 @@ public sealed class Trainer : IDisposable
         _model = model;
         _data = data;
         _options = options;
-        _progress = progress;
+        _progress = progress ?? LineProgress.None;
         if (ledger is null)
         {
             ledger = new MemoryLedger();
@@ -70,6 +71,9 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Per-op timings of the forward and backward passes, when set.</summary>
     public OpProfiler? Profiler { get; set; }
+
+    /// <summary>What the progress bar calls this run: "train", "pretrain", "align".</summary>
+    public string Name { get; init; } = "train";
 
     /// <summary>Called after every step is recorded (and checkpointed, when due).</summary>
     public Action<StepRecord>? AfterStep { get; set; }
@@ -98,6 +102,8 @@ public sealed class Trainer : IDisposable
         int firstStep = Step;
         long firstTokens = TokensSeen;
         var wall = Stopwatch.StartNew();
+        using var progress = _progress.Start(Name, _options.Steps);
+        progress.Update(Step);
         _clock.Start();
         try
         {
@@ -130,8 +136,8 @@ public sealed class Trainer : IDisposable
                 var record = new StepRecord(Step, TokensSeen, loss, lr, norm, eval, stepTokens / seconds, seconds);
                 _curve.Add(record);
                 curve.WriteLine(LossCurve.Row(record));
-                if (_options.LogEvery > 0 && (Step == firstStep + 1 || Step % _options.LogEvery == 0 || Step == _options.Steps || eval is not null))
-                    Log(record);
+                bool logDue = _options.LogEvery > 0 && (Step == firstStep + 1 || Step % _options.LogEvery == 0 || Step == _options.Steps || eval is not null);
+                progress.Update(Step, Figures(record), logDue ? LogLine(record) : null);
 
                 bool last = Step == _options.Steps;
                 if (last || (_options.CheckpointEvery > 0 && Step % _options.CheckpointEvery == 0)) SaveCheckpoint();
@@ -140,7 +146,7 @@ public sealed class Trainer : IDisposable
                 if (_options.TimeLimit is { } limit && wall.Elapsed >= limit && Step < _options.Steps)
                 {
                     if (LastCheckpoint is null || !LastCheckpoint.EndsWith(TrainingCheckpoint.NameOf(Step), StringComparison.Ordinal)) SaveCheckpoint();
-                    _progress?.WriteLine($"time limit reached after step {Step} of {_options.Steps}; checkpoint {LastCheckpoint}");
+                    _progress.Line($"time limit reached after step {Step} of {_options.Steps}; checkpoint {LastCheckpoint}");
                     break;
                 }
             }
@@ -204,17 +210,25 @@ public sealed class Trainer : IDisposable
         foreach (var p in _model.Parameters) p.ZeroGrad();
     }
 
-    private void Log(StepRecord r)
+    /// <summary>The step's log line (the format logs and docs grep for: "step 20/1465  loss …  tok/s …").</summary>
+    private string LogLine(StepRecord r)
     {
-        if (_progress is null) return;
         static string Mb(long bytes) => (bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture);
         var inv = CultureInfo.InvariantCulture;
         string eval = r.EvalLoss is { } e ? $"  eval {e.ToString("F4", inv)}" : "";
-        _progress.WriteLine(string.Create(inv,
+        return string.Create(inv,
             $"step {r.Step}/{_options.Steps}  loss {r.Loss:F4}{eval}  lr {r.LearningRate:E2}  |g| {r.GradNorm:F3}  {r.TokensPerSecond:N0} tok/s  " +
             $"mem MB: params {Mb(Ledger.Live(MemoryCategory.TrainableParams))} grads(peak) {Mb(Ledger.Peak(MemoryCategory.Gradients))} " +
             $"adam {Mb(Ledger.Live(MemoryCategory.OptimizerState))} act(peak) {Mb(Ledger.Peak(MemoryCategory.Activations))} " +
-            $"total(peak) {Mb(_backend.Memory.PeakLiveBytes)}"));
+            $"total(peak) {Mb(_backend.Memory.PeakLiveBytes)}");
+    }
+
+    /// <summary>The step's figures beside a progress bar: the latest loss (and held-out loss) and throughput.</summary>
+    private static string Figures(StepRecord r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string eval = r.EvalLoss is { } e ? $"  eval {e.ToString("F4", inv)}" : "";
+        return string.Create(inv, $"loss {r.Loss:F4}{eval}  {r.TokensPerSecond:N0} tok/s");
     }
 
     // ==== checkpoints =============================================================================
@@ -333,7 +347,7 @@ public sealed class Trainer : IDisposable
         _curve.AddRange(LossCurve.Read(Path.Combine(folder, LossCurve.FileName)));
         if (_curve.Count != Step) throw new ArgumentException($"{folder}: the loss curve has {_curve.Count} rows for step {Step}");
         LastCheckpoint = folder;
-        _progress?.WriteLine($"resumed from {folder} at step {Step} ({TokensSeen:N0} tokens seen)");
+        _progress.Line($"resumed from {folder} at step {Step} ({TokensSeen:N0} tokens seen)");
     }
 
     private static void WriteAtomically(string path, string text)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LoRAM.Pipeline;
+using LoRAM.Progress;
 using LoRAM.Tensors.Cpu;
 using LoRAM.Tests.Support;
 
@@ -28,7 +29,7 @@ public sealed class PipelineTests : IDisposable
         };
         using var cpu = new CpuBackend(2);
         var log = new StringWriter();
-        var (rows, sweep) = new PipelineRunner(o, cpu, log).Run();
+        var (rows, sweep) = new PipelineRunner(o, cpu, new LineProgress(log)).Run();
         var files = PipelineReport.Write(o.Out, o, rows, sweep, cpu.Name, clock.Elapsed.TotalSeconds);
 
         Assert.Equal(6, rows.Count);
@@ -52,7 +53,7 @@ public sealed class PipelineTests : IDisposable
 
         // A rerun finds every row done and recomputes nothing.
         var again = new StringWriter();
-        var (rows2, _) = new PipelineRunner(o, cpu, again).Run();
+        var (rows2, _) = new PipelineRunner(o, cpu, new LineProgress(again)).Run();
         Assert.Equal(rows.Select(r => r.PerplexityInDomain), rows2.Select(r => r.PerplexityInDomain));
         Assert.Equal(7, again.ToString().Split('\n').Count(l => l.Contains("done earlier")));
         Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), $"took {clock.Elapsed}");

@@ -3,6 +3,7 @@ using LoRAM.Data;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Tokenization;
 using LoRAM.Lora;
+using LoRAM.Progress;
 using LoRAM.Quantization;
 using LoRAM.Tensors;
 using LoRAM.Tensors.Cpu;
@@ -66,7 +67,7 @@ public sealed class LoraTrainingTests : IDisposable
         {
             Model = Model(), Data = Instructions(64), Out = outDir, Steps = 16, Batch = 4, MicroBatch = 2, MaxLength = 256,
             LearningRate = 1e-2, Nf4 = nf4, Eval = Instructions(8, "eval.jsonl"), EvalEvery = 8, EvalItems = 8, LogEvery = 100,
-        }, _cpu, TextWriter.Null);
+        }, _cpu, LineProgress.None);
         Assert.True(report["completed"]!.GetValue<bool>());
         double first = report["first_loss"]!.GetValue<double>(), last = report["final_loss"]!.GetValue<double>();
         Assert.True(last < 0.9 * first, $"loss {first:F3} → {last:F3}");
@@ -90,10 +91,10 @@ public sealed class LoraTrainingTests : IDisposable
             CheckpointEvery = 4, LogEvery = 100, Lora = new LoraSettings { Dropout = 0.1f },
         };
         string straight = Path.Combine(_dir.Path, "straight"), resumed = Path.Combine(_dir.Path, "resumed");
-        LoraTraining.Run(Options(straight), _cpu, TextWriter.Null);
-        var stopped = LoraTraining.Run(Options(resumed) with { StopAfterStep = 4 }, _cpu, TextWriter.Null);
+        LoraTraining.Run(Options(straight), _cpu, LineProgress.None);
+        var stopped = LoraTraining.Run(Options(resumed) with { StopAfterStep = 4 }, _cpu, LineProgress.None);
         Assert.False(stopped["completed"]!.GetValue<bool>());
-        LoraTraining.Run(Options(resumed) with { Resume = true }, _cpu, TextWriter.Null);
+        LoraTraining.Run(Options(resumed) with { Resume = true }, _cpu, LineProgress.None);
         Assert.Equal(File.ReadAllBytes(Path.Combine(straight, PeftAdapterFormat.WeightsFile)), File.ReadAllBytes(Path.Combine(resumed, PeftAdapterFormat.WeightsFile)));
         // Step, tokens, loss, lr and gradient norm agree exactly (the remaining columns are timings).
         static IEnumerable<string> Curve(string dir) => File.ReadAllLines(Path.Combine(dir, "loss.csv")).Select(l => string.Join(',', l.Split(',').Take(5)));
