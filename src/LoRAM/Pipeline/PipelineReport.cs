@@ -40,6 +40,15 @@ public static class PipelineReport
         return sb.ToString();
     }
 
+    /// <summary>This invocation's wall time, and the rows' own times when some were reused from an earlier run.</summary>
+    private static string RunTime(double seconds, IEnumerable<VariantResult> results)
+    {
+        double rowSeconds = results.Sum(r => r.RowSeconds ?? 0);
+        return rowSeconds > seconds + 1
+            ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 60:F1} min for this invocation, {rowSeconds / 60:F1} min of row work in all (rows reused from earlier runs)")
+            : string.Create(CultureInfo.InvariantCulture, $"{seconds / 60:F1} min");
+    }
+
     private static string Markdown(PipelineOptions o, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep, string device, double seconds, List<string> files)
     {
         var sb = new StringBuilder();
@@ -47,7 +56,7 @@ public static class PipelineReport
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Models `{o.Models}`; {o.Steps} LoRA steps × {o.Batch} examples (micro-batch {o.MicroBatch}, ≤ {o.SeqLen} tokens), r = {o.Rank}, lr {o.LearningRate:G3}; " +
-            $"LoRAM prunes {o.Ratio:P0} of each pruned layer (first {o.KeepFirst} and last {o.KeepLast} layers kept); device {device}; {seconds / 60:F1} min."));
+            $"LoRAM prunes {o.Ratio:P0} of each pruned layer (first {o.KeepFirst} and last {o.KeepLast} layers kept); device {device}; {RunTime(seconds, rows.Concat(sweep))}."));
         sb.AppendLine();
         sb.AppendLine("Every fine-tuned row is served on the model named in its label: LoRAM rows train on the pruned model and are evaluated as the");
         sb.AppendLine("**base** model plus the **recovered** adapter. Perplexity is response-only on held-out instructions; MC is four-way multiple choice");
@@ -59,7 +68,7 @@ public static class PipelineReport
             sb.AppendLine();
             sb.AppendLine("## LoRAM-Stru at several ratios, with and without recovery");
             sb.AppendLine();
-            sb.AppendLine("| ratio | reduction | ppl in-domain, recovered (base + R(adapter)) | ppl in-domain, without recovery (pruned + adapter) |");
+            sb.AppendLine("| pruned model | reduction | ppl in-domain, recovered (base + R(adapter)) | ppl in-domain, without recovery (pruned + adapter) |");
             sb.AppendLine("|---:|---:|---:|---:|");
             foreach (var s in sweep)
                 sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Label} | {s.ReductionRatio:F2}× | {s.PerplexityInDomain:F3} | {s.PerplexityWithoutRecovery:F3} |"));

@@ -78,7 +78,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         }
         progress.Line($"{title} …");
         var clock = Stopwatch.StartNew();
-        var result = run();
+        var result = run() with { RowSeconds = clock.Elapsed.TotalSeconds };
         Directory.CreateDirectory(dir);
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(result, Json));
         progress.Line($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");

@@ -24,6 +24,8 @@ public sealed record VariantResult
     public IReadOnlyList<CurvePoint> Curve { get; init; } = [];
     /// <summary>LoRAM rows: in-domain perplexity of the pruned model with its own adapter, i.e. without recovery.</summary>
     public double? PerplexityWithoutRecovery { get; init; }
+    /// <summary>Wall-clock seconds the whole row took (prune, align, train, evaluate) when it was computed.</summary>
+    public double? RowSeconds { get; init; }
 }
 
 /// <summary>A point of a held-out perplexity curve.</summary>

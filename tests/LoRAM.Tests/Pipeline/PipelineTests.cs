@@ -56,6 +56,9 @@ public sealed class PipelineTests : IDisposable
         var (rows2, _) = new PipelineRunner(o, cpu, new LineProgress(again)).Run();
         Assert.Equal(rows.Select(r => r.PerplexityInDomain), rows2.Select(r => r.PerplexityInDomain));
         Assert.Equal(7, again.ToString().Split('\n').Count(l => l.Contains("done earlier")));
+        Assert.All(rows2, r => Assert.True(r.RowSeconds > 0, $"{r.Name}: row time {r.RowSeconds}"));
+        PipelineReport.Write(o.Out, o, rows2, sweep, cpu.Name, seconds: 0.2);       // a report of reused rows
+        Assert.Contains("min of row work in all (rows reused from earlier runs)", File.ReadAllText(Path.Combine(o.Out, "report.md")));
         Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), $"took {clock.Elapsed}");
     }
 }
