@@ -18,7 +18,8 @@ namespace LoRAM.Pipeline;
 /// <summary>
 /// The main job: the paper's core comparison on the embedded default (or any base/sibling pair). Every row uses the
 /// same instruction data, steps and hyper-parameters; every served model is scored on the same held-out sets.
-/// Each finished row is saved as OUT/variants/NAME/result.json, so an interrupted run resumes where it stopped.
+/// Each finished row is saved as OUT/variants/NAME/result.json, so an interrupted run resumes where it stopped; OUT/inputs.json
+/// fingerprints the models and settings, so a folder's rows are reused only for the same inputs.
 /// </summary>
 public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgressReporter progress)
 {
@@ -39,6 +40,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         foreach (var m in new[] { BaseModel, SiblingModel })
             if (!File.Exists(Path.Combine(m, ModelFolder.Config))) throw new UserInputException($"{m}: no model there (--models must hold base/ and sibling/)");
         OutputFolder.EnsureWritable(o.Out);
+        PipelineInputs.Check(o, BaseModel, SiblingModel);
 
         Stage("data", () =>
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using LoRAM.Cli;
 using LoRAM.Pipeline;
 using LoRAM.Progress;
 using LoRAM.Tensors.Cpu;
@@ -59,6 +60,14 @@ public sealed class PipelineTests : IDisposable
         Assert.All(rows2, r => Assert.True(r.RowSeconds > 0, $"{r.Name}: row time {r.RowSeconds}"));
         PipelineReport.Write(o.Out, o, rows2, sweep, cpu.Name, seconds: 0.2);       // a report of reused rows
         Assert.Contains("min of row work in all (rows reused from earlier runs)", File.ReadAllText(Path.Combine(o.Out, "report.md")));
+
+        // Other settings or retrained models never reuse these rows: the folder is refused, with the reason.
+        var changed = Assert.Throws<UserInputException>(() => new PipelineRunner(o with { Steps = 4 }, cpu, LineProgress.None).Run());
+        Assert.Contains("other models or settings", changed.Message);
+        Assert.Contains(o.Out, changed.Message);
+        new PipelineRunner(o with { Variants = ["base"], Sweep = false }, cpu, LineProgress.None).Run();   // choosing rows is not a change
+        TinyLlama.Write(Path.Combine(models, "sibling"), new TinyLlamaOptions { Layers = 2, Hidden = 32, Heads = 2, KvHeads = 1, Intermediate = 64, MaxPositions = 512, Seed = 3 });
+        Assert.Throws<UserInputException>(() => new PipelineRunner(o, cpu, LineProgress.None).Run());
         Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), $"took {clock.Elapsed}");
     }
 }
