@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using System.CommandLine;
 using LoRAM.Cli;
 using LoRAM.Llama;

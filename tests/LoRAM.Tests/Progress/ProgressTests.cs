@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using System.Text.RegularExpressions;
 using LoRAM.Cli;
 using LoRAM.Llama.Model;

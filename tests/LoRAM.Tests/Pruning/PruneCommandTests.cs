@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using System.CommandLine;
 using System.Text.Json;
 using LoRAM.Cli;

@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using System.Text.Json.Nodes;
 using LoRAM.Cli;
 using LoRAM.Llama;

@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using LoRAM.Llama.Model;
 using LoRAM.Pruning;
 using LoRAM.Tensors.Cpu;

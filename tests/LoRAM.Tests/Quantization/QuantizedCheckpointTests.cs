@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;

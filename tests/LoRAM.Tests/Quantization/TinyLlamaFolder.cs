@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using LoRAM.Llama;
 using LoRAM.Llama.Safetensors;
 using LoRAM.Tensors;

@@ -1,3 +1,4 @@
+using LoRAM.Llama.Tests.Support;
 using LoRAM.Autograd;
 using LoRAM.Data;
 using LoRAM.Llama.Model;
