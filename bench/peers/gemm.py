@@ -12,6 +12,8 @@ float32×bfloat16 matmul, so the widening of the whole B is part of each call (t
 """
 import argparse, json, os, sys, time
 
+from openblas import openblas_core
+
 SHAPES = [  # name, m, k, n, transB — keep in step with bench/GemmBench.cs
     ("512^3", 512, 512, 512, False),
     ("1024^3", 1024, 1024, 1024, False),
@@ -22,17 +24,6 @@ SHAPES = [  # name, m, k, n, transB — keep in step with bench/GemmBench.cs
     ("decode-b4 4x3072x768", 4, 3072, 768, True),
     ("lora-r8 2048x8x768", 2048, 8, 768, True),
 ]
-
-
-def openblas_core():
-    """The kernel family OpenBLAS picked (DYNAMIC_ARCH builds choose at load time), or None if it is not OpenBLAS."""
-    import ctypes
-    try:
-        lib = ctypes.CDLL("libopenblas.so.0")
-        lib.openblas_get_corename.restype = ctypes.c_char_p
-        return lib.openblas_get_corename().decode()
-    except (OSError, AttributeError):
-        return None
 
 
 def main():

@@ -17,22 +17,13 @@ OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are set from --threads before torch is im
 """
 import argparse, json, math, os, sys, time
 
+from openblas import openblas_core
+
 SHAPES = {  # keep in step with bench/TrainStepBench.cs and bench/InferenceBench.cs
     "base": dict(d=256, layers=6, heads=8, kv_heads=4, head_dim=32, ff=688, vocab=259, tied=False),
     "smollm-135m": dict(d=576, layers=30, heads=9, kv_heads=3, head_dim=64, ff=1536, vocab=49152, tied=True),
     "tiny": dict(d=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, vocab=259, tied=False),
 }
-
-
-def openblas_core():
-    """The kernel family OpenBLAS picked (DYNAMIC_ARCH builds choose at load time), or None if it is not OpenBLAS."""
-    import ctypes
-    try:
-        lib = ctypes.CDLL("libopenblas.so.0")
-        lib.openblas_get_corename.restype = ctypes.c_char_p
-        return lib.openblas_get_corename().decode()
-    except (OSError, AttributeError):
-        return None
 
 
 def reset_peak_rss():
