@@ -11,8 +11,8 @@ internal static class AttentionBench
 {
     public static int Run(string[] args)
     {
-        int b = Int(args, "--b", 4), t = Int(args, "--t", 512), hq = Int(args, "--hq", 9), hkv = Int(args, "--hkv", 3), d = Int(args, "--d", 64);
-        int threads = Int(args, "--threads", 1), reps = Int(args, "--reps", 7);
+        int b = BenchArgs.Int(args, "--b", 4), t = BenchArgs.Int(args, "--t", 512), hq = BenchArgs.Int(args, "--hq", 9), hkv = BenchArgs.Int(args, "--hkv", 3), d = BenchArgs.Int(args, "--d", 64);
+        int threads = BenchArgs.Int(args, "--threads", 1), reps = BenchArgs.Int(args, "--reps", 7);
         using var be = new CpuBackend(threads);
         var rng = new Random(1);
         Tensor Rand(params int[] shape) => Tensor.FromArray(be, Enumerable.Range(0, (int)Tensor.Elements(shape)).Select(_ => (float)rng.NextDouble() * 2 - 1).ToArray(), shape);
@@ -34,11 +34,5 @@ internal static class AttentionBench
         Console.WriteLine($"attention B{b} T{t} Hq{hq} Hkv{hkv} D{d}, {threads} thread(s): forward {fwd:F2} ms ({2 * causal / fwd / 1e6:F1} GFLOP/s), " +
                           $"backward {bwd:F2} ms ({5 * causal / bwd / 1e6:F1} GFLOP/s), median of {reps}");
         return 0;
-    }
-
-    private static int Int(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
     }
 }

@@ -19,9 +19,9 @@ internal static class BlockStepBench
 
     public static int Run(string[] args)
     {
-        string? device = Option(args, "--device");
-        int steps = int.Parse(Option(args, "--steps") ?? "10");
-        int tokens = int.Parse(Option(args, "--tokens") ?? "128");
+        string? device = BenchArgs.Option(args, "--device");
+        int steps = BenchArgs.Int(args, "--steps", 10);
+        int tokens = BenchArgs.Int(args, "--tokens", 128);
         bool json = args.Contains("--json");
         using var backend = Backends.Create(device);
         var results = new[] { Measure(backend, lora: true, tokens, steps), Measure(backend, lora: false, tokens, steps) };
@@ -40,12 +40,6 @@ internal static class BlockStepBench
             foreach (var op in r.Ops) Console.WriteLine($"  {op.Op,-14} {op.ForwardMs,9:F3} {op.BackwardMs,9:F3} {op.Share,6:P1}");
         }
         return 0;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     internal sealed record OpTime(string Op, double ForwardMs, double BackwardMs, double Share);

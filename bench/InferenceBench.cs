@@ -38,12 +38,12 @@ internal static class InferenceBench
 
     public static int Run(string[] args)
     {
-        string shape = Option(args, "--shape") ?? "smollm-135m";
-        int threads = int.Parse(Option(args, "--threads") ?? CpuBackend.ThreadsFromEnvironment().ToString());
-        int promptTokens = int.Parse(Option(args, "--prompt") ?? "128");
-        int decodeTokens = int.Parse(Option(args, "--decode") ?? "64");
-        int reps = int.Parse(Option(args, "--reps") ?? "3");
-        string? device = Option(args, "--device");
+        string shape = BenchArgs.Option(args, "--shape") ?? "smollm-135m";
+        int threads = BenchArgs.Int(args, "--threads", CpuBackend.ThreadsFromEnvironment());
+        int promptTokens = BenchArgs.Int(args, "--prompt", 128);
+        int decodeTokens = BenchArgs.Int(args, "--decode", 64);
+        int reps = BenchArgs.Int(args, "--reps", 3);
+        string? device = BenchArgs.Option(args, "--device");
         bool json = args.Contains("--json");
 
         var config = Shape(shape);
@@ -149,11 +149,5 @@ internal static class InferenceBench
     {
         xs.Sort();
         return xs[xs.Count / 2];
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

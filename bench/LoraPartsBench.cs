@@ -11,8 +11,8 @@ internal static class LoraPartsBench
 {
     public static int Run(string[] args)
     {
-        int n = Int(args, "--n", 2048), inF = Int(args, "--in", 256), outF = Int(args, "--out", 688), r = 8;
-        int threads = Int(args, "--threads", 1), reps = Int(args, "--reps", 9);
+        int n = BenchArgs.Int(args, "--n", 2048), inF = BenchArgs.Int(args, "--in", 256), outF = BenchArgs.Int(args, "--out", 688), r = 8;
+        int threads = BenchArgs.Int(args, "--threads", 1), reps = BenchArgs.Int(args, "--reps", 9);
         using var be = new CpuBackend(threads);
         var rng = new Random(1);
         Tensor Rand(params int[] shape) => Tensor.FromArray(be, Enumerable.Range(0, (int)Tensor.Elements(shape)).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray(), shape);
@@ -48,11 +48,5 @@ internal static class LoraPartsBench
         }
         Console.WriteLine($"  {"total",-26} {total,8:F3} ms");
         return 0;
-    }
-
-    private static int Int(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
     }
 }

@@ -18,8 +18,8 @@ internal static class PruneModelBench
 {
     public static int Run(string[] args)
     {
-        int hidden = Option(args, "--hidden", 384), layers = Option(args, "--layers", 8), intermediate = Option(args, "--intermediate", 1024);
-        int? samples = args.Contains("--samples") ? Option(args, "--samples", 128) : null;
+        int hidden = BenchArgs.Int(args, "--hidden", 384), layers = BenchArgs.Int(args, "--layers", 8), intermediate = BenchArgs.Int(args, "--intermediate", 1024);
+        int? samples = args.Contains("--samples") ? BenchArgs.Int(args, "--samples", 128) : null;
         bool json = args.Contains("--json");
         var root = Directory.CreateTempSubdirectory("loram-prune-bench-").FullName;
         try
@@ -75,11 +75,5 @@ internal static class PruneModelBench
         weights.Save(folder);
         File.WriteAllText(Path.Combine(folder, "loram_tokenizer.json"), "{\"type\": \"byte\"}");
         return config;
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
     }
 }

@@ -14,7 +14,7 @@ internal static class SparseGptBench
 {
     public static int Run(string[] args)
     {
-        int size = Option(args, "--size", 2048), samples = Option(args, "--samples", 4096), threads = Option(args, "--threads", 1);
+        int size = BenchArgs.Int(args, "--size", 2048), samples = BenchArgs.Int(args, "--samples", 4096), threads = BenchArgs.Int(args, "--threads", 1);
         bool json = args.Contains("--json");
         Parallelism.Override = threads;
         if (size > 256) Warmup();
@@ -110,12 +110,6 @@ internal static class SparseGptBench
         SparseGpt.Prune(w, n, n, factor, SparsityTarget.Unstructured(0.5));
         SparseGpt.Prune(w, n, n, factor, SparsityTarget.SemiStructured(2, 4));
         Nf4Quantizer.Quantize(w, n, n).Dequantize();
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
     }
 
     private static float[] Gaussian(Random rng, int count, double scale)

@@ -36,13 +36,13 @@ internal static class TrainStepBench
 
     public static int Run(string[] args)
     {
-        string shape = Option(args, "--shape") ?? "base";
-        string mode = Option(args, "--mode") ?? "lora";
-        int threads = int.Parse(Option(args, "--threads") ?? CpuBackend.ThreadsFromEnvironment().ToString());
-        int steps = int.Parse(Option(args, "--steps") ?? "5");
-        int seqLen = int.Parse(Option(args, "--seq-len") ?? "512");
-        int microBatch = int.Parse(Option(args, "--micro-batch") ?? "4");
-        int profileSteps = int.Parse(Option(args, "--profile-steps") ?? "1");
+        string shape = BenchArgs.Option(args, "--shape") ?? "base";
+        string mode = BenchArgs.Option(args, "--mode") ?? "lora";
+        int threads = BenchArgs.Int(args, "--threads", CpuBackend.ThreadsFromEnvironment());
+        int steps = BenchArgs.Int(args, "--steps", 5);
+        int seqLen = BenchArgs.Int(args, "--seq-len", 512);
+        int microBatch = BenchArgs.Int(args, "--micro-batch", 4);
+        int profileSteps = BenchArgs.Int(args, "--profile-steps", 1);
         bool json = args.Contains("--json");
         if (mode is not ("lora" or "full")) throw new ArgumentException($"--mode {mode}: lora or full");
 
@@ -191,11 +191,5 @@ internal static class TrainStepBench
         }
         catch (IOException) { }
         return Process.GetCurrentProcess().PeakWorkingSet64;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }
