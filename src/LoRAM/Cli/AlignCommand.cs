@@ -44,13 +44,7 @@ internal static class AlignCommand
                 WeightDecay: 0.1, Clip: 1.0, parse.GetValue(seed), parse.GetValue(ckEvery), KeepCheckpoints: 2, EvalEvery: 0,
                 parse.GetValue(evalSeqs), LogEvery: 10, parse.GetValue(resume), parse.GetValue(device), parse.GetValue(dtype)!,
                 CheckpointLayers: false, InitFrom: folder);
-            JsonObject report;
-            try { report = ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress => PretrainCommand.Run(a, progress)); }
-            catch (TrainingDivergedException e)
-            {
-                parse.InvocationConfiguration.Error.WriteLine($"loram: training stopped: {e.Message}");
-                return 3;
-            }
+            var report = ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress => PretrainCommand.Run(a, progress));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,11 +1,13 @@
 using System.CommandLine;
 using LoRAM.Llama;
+using LoRAM.Training;
 
 namespace LoRAM.Cli;
 
 /// <summary>Runs the command line and turns failures into one-line messages with the project's exit codes:
 /// 0 success, 2 bad input (<see cref="UserInputException"/>, <see cref="LlamaFormatException"/>, missing or
-/// unreadable files, unwritable outputs), 1 internal error.</summary>
+/// unreadable files, unwritable outputs), 3 training stopped on a non-finite loss or gradient
+/// (<see cref="TrainingDivergedException"/>, from any command that trains), 1 internal error.</summary>
 internal static class CliRunner
 {
     public static int Run(RootCommand root, string[] args)
@@ -21,6 +23,11 @@ internal static class CliRunner
             }
             // Our handler, not System.CommandLine's: its default one would print a stack trace and return 1 for bad input.
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (TrainingDivergedException e)
+        {
+            Console.Error.WriteLine($"loram: training stopped: {OneLine(e.Message)}");
+            return 3;
         }
         catch (Exception e) when (UserMessage(e) is string message)
         {

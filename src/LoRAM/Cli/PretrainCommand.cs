@@ -67,13 +67,7 @@ internal static class PretrainCommand
                 parse.GetValue(keep), parse.GetValue(evalEvery), parse.GetValue(evalSeqs), parse.GetValue(logEvery), parse.GetValue(resume),
                 parse.GetValue(device), parse.GetValue(dtype)!, parse.GetValue(ckLayers), parse.GetValue(profile), parse.GetValue(timeLimit));
             var error = parse.InvocationConfiguration.Error;
-            JsonObject report;
-            try { report = ConsoleProgress.Run(error, progress => Run(args, progress)); }
-            catch (TrainingDivergedException e)
-            {
-                error.WriteLine($"loram: training stopped: {e.Message}");
-                return 3;
-            }
+            var report = ConsoleProgress.Run(error, progress => Run(args, progress));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else if (report["completed"]!.GetValue<bool>() is false)

@@ -65,14 +65,7 @@ internal static class TrainCommand
             var error = parse.InvocationConfiguration.Error;
             System.Text.Json.Nodes.JsonObject report;
             using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
-            {
-                try { report = ConsoleProgress.Run(error, progress => LoraTraining.Run(o, backend, progress)); }
-                catch (TrainingDivergedException e)
-                {
-                    error.WriteLine($"loram: training stopped: {e.Message}");
-                    return 3;
-                }
-            }
+                report = ConsoleProgress.Run(error, progress => LoraTraining.Run(o, backend, progress));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else if (report["completed"]!.GetValue<bool>() is false)

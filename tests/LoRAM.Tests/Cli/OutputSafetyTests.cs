@@ -95,4 +95,21 @@ public sealed class OutputSafetyTests
         Assert.Null(CliRunner.UserMessage(new System.Text.Json.JsonException("leaked")));
         Assert.Equal("a b", CliRunner.OneLine("a\nb\n"));
     }
+
+    [Fact]
+    public void Training_that_diverges_in_any_command_exits_3_with_one_line_naming_the_last_checkpoint()
+    {
+        var command = new System.CommandLine.Command("diverge");
+        command.SetAction(new Func<System.CommandLine.ParseResult, int>(_ => throw new LoRAM.Training.TrainingDivergedException(7, "loss is NaN", "/runs/x/checkpoints/step-00000005")));
+        var root = new System.CommandLine.RootCommand { command };
+        var error = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(error);
+        int code;
+        try { code = CliRunner.Run(root, ["diverge"]); }
+        finally { Console.SetError(saved); }
+        Assert.Equal(3, code);
+        Assert.Contains("loram: training stopped: loss is NaN at step 7", error.ToString());
+        Assert.Contains("/runs/x/checkpoints/step-00000005", error.ToString());
+    }
 }
