@@ -15,18 +15,7 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("loram-geneval-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var root = new RootCommand { GenerateCommand.Create(), EvalCommand.Create(), QuantizeCommand.Create(), MergeCommand.Create() };
-        var output = new StringWriter();
-        var error = new StringWriter();
-        try
-        {
-            int code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
-            return (code, output.ToString(), error.ToString());
-        }
-        catch (UserInputException e) { return (2, output.ToString(), e.Message); }
-    }
+    private static InProcessCli.Result Run(params string[] args) => InProcessCli.Run([GenerateCommand.Create(), EvalCommand.Create(), QuantizeCommand.Create(), MergeCommand.Create()], args);
 
     [Fact]
     public void Eval_reports_the_mean_next_token_nll_of_a_float64_log_softmax_over_the_logits()

@@ -1,3 +1,4 @@
+using LoRAM.Tests.Support;
 using System.CommandLine;
 using System.Text.Json;
 using LoRAM.Cli;
@@ -10,24 +11,13 @@ public sealed class DataCommandTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("loram-datacmd-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Output) Run(params string[] args)
-    {
-        var root = new RootCommand { DataCommand.Create() };
-        var output = new StringWriter();
-        int code;
-        try
-        {
-            code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
-        }
-        catch (UserInputException e) { return (2, e.Message); }
-        return (code, output.ToString());
-    }
+    private static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(DataCommand.Create(), args);
 
     [Fact]
     public void Loram_data_writes_six_readable_files_and_a_json_summary()
     {
         var dir = Path.Combine(_dir, "out");
-        var (code, output) = Run("data", "--out", dir, "--seed", "3", "--corpus-chars", "50000", "--instructions", "400", "--eval-size", "40", "--json");
+        var (code, output, _) = Run("data", "--out", dir, "--seed", "3", "--corpus-chars", "50000", "--instructions", "400", "--eval-size", "40", "--json");
         Assert.Equal(0, code);
         Assert.Equal(DataCommand.FileNames.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order()!); // no .tmp left behind
 
@@ -49,7 +39,7 @@ public sealed class DataCommandTests : IDisposable
     public void Same_seed_writes_byte_identical_files()
     {
         Assert.Equal(0, Run("data", "--out", Path.Combine(_dir, "a"), "--corpus-chars", "20000", "--instructions", "100", "--eval-size", "20").Code);
-        var (code, text) = Run("data", "--out", Path.Combine(_dir, "b"), "--corpus-chars", "20000", "--instructions", "100", "--eval-size", "20");
+        var (code, text, _) = Run("data", "--out", Path.Combine(_dir, "b"), "--corpus-chars", "20000", "--instructions", "100", "--eval-size", "20");
         Assert.Equal(0, code);
         Assert.Contains("corpus.txt", text);
         foreach (var f in DataCommand.FileNames)
@@ -61,7 +51,7 @@ public sealed class DataCommandTests : IDisposable
     {
         var file = Path.Combine(_dir, "plain");
         File.WriteAllText(file, "x");
-        var (code, message) = Run("data", "--out", file);
+        var (code, _, message) = Run("data", "--out", file);
         Assert.Equal(2, code);
         Assert.Equal($"{file}: is a file, --out needs a folder", message);
     }

@@ -1,3 +1,4 @@
+using LoRAM.Tests.Support;
 using System.CommandLine;
 using System.Text.Json;
 using LoRAM.Cli;
@@ -95,22 +96,12 @@ public class PlannerTests
         Assert.Equal(40 * perLayer + 8L * (32000 + 5120), MemoryPlan.For(config, 8, lmHead: true).LoraParameters);
     }
 
-    private static (int Code, string Output) Run(params string[] args)
-    {
-        var root = new RootCommand { PlanCommand.Create() };
-        var output = new StringWriter();
-        try
-        {
-            int code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
-            return (code, output.ToString());
-        }
-        catch (UserInputException e) { return (2, e.Message); }
-    }
+    private static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(PlanCommand.Create(), args);
 
     [Fact]
     public void Loram_plan_json_prints_the_papers_figures_for_a_built_in_name_and_for_a_config_file()
     {
-        var (code, output) = Run("plan", "--config", "llama-2-13b", "--method", "stru", "--ratio", "0.65", "--json");
+        var (code, output, _) = Run("plan", "--config", "llama-2-13b", "--method", "stru", "--ratio", "0.65", "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(output);
         var r = doc.RootElement;
@@ -123,7 +114,7 @@ public class PlannerTests
         File.WriteAllText(file, Llama2_70B);
         try
         {
-            (code, output) = Run("plan", "--config", file, "--ratio", "0.85", "--nf4", "--json");
+            (code, output, _) = Run("plan", "--config", file, "--ratio", "0.85", "--nf4", "--json");
             Assert.Equal(0, code);
             using var doc2 = JsonDocument.Parse(output);
             Assert.Equal(16.95, doc2.RootElement.GetProperty("storage_reduction_ratio_nf4").GetDouble());
@@ -131,7 +122,7 @@ public class PlannerTests
         finally { File.Delete(file); }
 
         Assert.Equal(2, Run("plan", "--config", "llama-9", "--ratio", "0.5").Code);
-        var (bad, message) = Run("plan", "--config", "llama-2-13b", "--ratio", "1.2");
+        var (bad, _, message) = Run("plan", "--config", "llama-2-13b", "--ratio", "1.2");
         Assert.Equal(2, bad);
         Assert.Contains("pruning ratio must be in [0, 1)", message);
     }

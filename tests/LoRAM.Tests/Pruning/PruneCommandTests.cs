@@ -11,17 +11,7 @@ namespace LoRAM.Tests.Pruning;
 
 public class PruneCommandTests
 {
-    private static (int Code, string Output) Run(params string[] args)
-    {
-        var root = new RootCommand { PruneCommand.Create() };
-        var output = new StringWriter();
-        try
-        {
-            int code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
-            return (code, output.ToString());
-        }
-        catch (UserInputException e) { return (2, e.Message); }
-    }
+    private static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(PruneCommand.Create(), args);
 
     [Fact]
     public void Loram_prune_stru_writes_a_loadable_smaller_model_and_a_json_summary()
@@ -30,7 +20,7 @@ public class PruneCommandTests
         var src = Path.Combine(dir.Path, "model");
         TinyLlama.Write(src, new TinyLlamaOptions { Layers = 4, KvHeads = 2 });
         var output = Path.Combine(dir.Path, "pruned");
-        var (code, text) = Run("prune", "--model", src, "--method", "stru", "--ratio", "0.5", "--out", output, "--samples", "3",
+        var (code, text, _) = Run("prune", "--model", src, "--method", "stru", "--ratio", "0.5", "--out", output, "--samples", "3",
             "--seq-len", "16", "--keep-first", "1", "--keep-last", "1", "--device", "cpu", "--json");
         Assert.Equal(0, code);
         using var summary = JsonDocument.Parse(text);
@@ -54,15 +44,15 @@ public class PruneCommandTests
         var src = Path.Combine(dir.Path, "model");
         TinyLlama.Write(src, new TinyLlamaOptions { Layers = 2 });
         var output = Path.Combine(dir.Path, "out");
-        Assert.Contains("unknown pruning method 'half'", Run("prune", "--model", src, "--method", "half", "--ratio", "0.5", "--out", output).Output);
-        Assert.Contains("--ratio is required for unst", Run("prune", "--model", src, "--method", "unst", "--out", output).Output);
-        Assert.Contains("--nm must be N:M", Run("prune", "--model", src, "--method", "semi", "--nm", "8:4", "--out", output).Output);
-        Assert.Contains("--nm applies to semi", Run("prune", "--model", src, "--method", "stru", "--nm", "2:4", "--ratio", "0.5", "--out", output).Output);
-        Assert.Contains("not a model folder", Run("prune", "--model", dir.Path, "--method", "rand", "--ratio", "0.5", "--out", output).Output);
-        Assert.Contains("pruning ratio must be in [0, 1)", Run("prune", "--model", src, "--method", "rand", "--ratio", "1", "--out", output).Output);
+        Assert.Contains("unknown pruning method 'half'", Run("prune", "--model", src, "--method", "half", "--ratio", "0.5", "--out", output).Error);
+        Assert.Contains("--ratio is required for unst", Run("prune", "--model", src, "--method", "unst", "--out", output).Error);
+        Assert.Contains("--nm must be N:M", Run("prune", "--model", src, "--method", "semi", "--nm", "8:4", "--out", output).Error);
+        Assert.Contains("--nm applies to semi", Run("prune", "--model", src, "--method", "stru", "--nm", "2:4", "--ratio", "0.5", "--out", output).Error);
+        Assert.Contains("not a model folder", Run("prune", "--model", dir.Path, "--method", "rand", "--ratio", "0.5", "--out", output).Error);
+        Assert.Contains("pruning ratio must be in [0, 1)", Run("prune", "--model", src, "--method", "rand", "--ratio", "1", "--out", output).Error);
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "keep.txt"), "x");
-        Assert.Contains("already exists and is not empty", Run("prune", "--model", src, "--method", "rand", "--ratio", "0.5", "--out", output).Output);
+        Assert.Contains("already exists and is not empty", Run("prune", "--model", src, "--method", "rand", "--ratio", "0.5", "--out", output).Error);
         Assert.Equal(["keep.txt"], Directory.GetFiles(output).Select(Path.GetFileName));
         Assert.Equal(2, Directory.GetDirectories(dir.Path).Length);   // model and out: no temp folders
     }

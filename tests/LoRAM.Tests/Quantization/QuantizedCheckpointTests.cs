@@ -1,3 +1,4 @@
+using LoRAM.Tests.Support;
 using LoRAM.Llama.Tests.Support;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -93,12 +94,9 @@ public sealed class QuantizedCheckpointTests : IDisposable
     {
         string src = Path.Combine(_dir, "model"), dst = Path.Combine(_dir, "nf4");
         TinyLlamaFolder.Write(src);
-        var root = new System.CommandLine.RootCommand { QuantizeCommand.Create() };
-        var output = new StringWriter();
-        int code = root.Parse(["quantize", "--model", src, "--out", dst, "--double-quant", "--json"])
-            .Invoke(new System.CommandLine.InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
+        var (code, output, _) = InProcessCli.Run(QuantizeCommand.Create(), "quantize", "--model", src, "--out", dst, "--double-quant", "--json");
         Assert.Equal(0, code);
-        using var json = JsonDocument.Parse(output.ToString());
+        using var json = JsonDocument.Parse(output);
         var r = json.RootElement;
         Assert.True(r.GetProperty("double_quant").GetBoolean());
         long codes = r.GetProperty("code_bytes").GetInt64(), absmax = r.GetProperty("absmax_bytes").GetInt64();

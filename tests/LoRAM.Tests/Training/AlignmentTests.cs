@@ -26,12 +26,10 @@ public sealed class AlignmentTests : IDisposable
         PlainTextCorpus.Write(corpus, new CorpusGenerator(World.Generate(2), 2).Documents(40_000));
 
         var aligned = Path.Combine(_dir.Path, "aligned");
-        var output = new StringWriter();
-        int code = new RootCommand { AlignCommand.Create() }.Parse(["align", "--model", pruned, "--data", corpus, "--tokens", "8192",
-            "--out", aligned, "--seq-len", "64", "--batch", "8", "--lr", "3e-3", "--eval-sequences", "4", "--dtype", "f32", "--json"])
-            .Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
+        var (code, output, _) = InProcessCli.Run(AlignCommand.Create(), "align", "--model", pruned, "--data", corpus, "--tokens", "8192",
+            "--out", aligned, "--seq-len", "64", "--batch", "8", "--lr", "3e-3", "--eval-sequences", "4", "--dtype", "f32", "--json");
         Assert.Equal(0, code);
-        using var report = System.Text.Json.JsonDocument.Parse(output.ToString());
+        using var report = System.Text.Json.JsonDocument.Parse(output);
         double first = report.RootElement.GetProperty("first_loss").GetDouble(), last = report.RootElement.GetProperty("final_loss").GetDouble();
         Assert.True(last < first, $"loss {first:F3} → {last:F3}");
 

@@ -1,3 +1,4 @@
+using LoRAM.Tests.Support;
 using System.CommandLine;
 using System.Text.Json;
 using LoRAM.Autograd;
@@ -17,18 +18,7 @@ public sealed class PretrainCommandTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("loram-pretrain-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var root = new RootCommand { PretrainCommand.Create() };
-        var output = new StringWriter();
-        var error = new StringWriter();
-        try
-        {
-            int code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
-            return (code, output.ToString(), error.ToString());
-        }
-        catch (UserInputException e) { return (2, output.ToString(), e.Message); }
-    }
+    private static InProcessCli.Result Run(params string[] args) => InProcessCli.Run(PretrainCommand.Create(), args);
 
     private (string Config, string Corpus) TinyInputs()
     {
