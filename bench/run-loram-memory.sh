@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ratio=${1:-0.65}; steps=${2:-12}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-loram="dotnet src/LoRAM/bin/Release/net10.0/loram.dll"
+loram="dotnet src/LoRAM/Cli/bin/Release/net10.0/loram.dll"
 $loram data --out "$work/data" --corpus-chars 200000 --instructions 1000 --eval-size 20 > /dev/null
 $loram prune --model models/base --method stru --ratio "$ratio" --keep-first 1 --keep-last 1 --calib "$work/data/corpus.txt" --out "$work/pruned" > /dev/null
 for model in models/base "$work/pruned"; do

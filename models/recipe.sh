@@ -9,8 +9,8 @@ TOKENS=${2:-6000000}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 DATA=$(mktemp -d /tmp/loram-data.XXXXXX)
 
-dotnet build "$HERE/src/LoRAM/LoRAM.csproj" -c Release -v q -nologo >/dev/null
-LORAM="$HERE/src/LoRAM/bin/Release/net10.0/loram"
+dotnet build "$HERE/src/LoRAM/Cli/LoRAM.Cli.csproj" -c Release -v q -nologo >/dev/null
+LORAM="$HERE/src/LoRAM/Cli/bin/Release/net10.0/loram"
 
 # 8 M characters, so that 6 M training tokens are less than one pass over the corpus.
 "$LORAM" data --out "$DATA" --seed 1 --corpus-chars 8000000

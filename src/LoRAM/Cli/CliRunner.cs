@@ -57,6 +57,3 @@ internal static class CliRunner
     /// <summary>Messages are one line: a record or tensor name with a line break in it must not split the error.</summary>
     internal static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }
-
-/// <summary>Bad input from the user (a file, a flag, a record): reported in one line, exit code 2.</summary>
-public class UserInputException(string message, Exception? inner = null) : Exception(message, inner);

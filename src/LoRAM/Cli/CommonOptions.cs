@@ -21,7 +21,17 @@ internal static class CommonOptions
         Description = "PEFT LoRA adapter folder to apply (unmerged) on top of the model.",
     };
 
-    public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON on stdout." };
+    public static Option<bool> Json(string description = "Print the result as JSON on stdout.") => new("--json") { Description = description };
+
+    /// <summary>The dtype of a <c>--dtype</c> flag (f32 or bf16), parsed once here.</summary>
+    public static DType ParseDType(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "f32" or "float32" => DType.F32,
+        "bf16" or "bfloat16" => DType.BF16,
+        _ => throw new UserInputException($"--dtype must be f32 or bf16, got '{text}'"),
+    };
+
+    public static string DTypeName(DType dtype) => dtype == DType.BF16 ? "bf16" : "f32";
 
     /// <summary>The backend of <c>--device</c> (or the default).</summary>
     public static Backend OpenBackend(string? device)
@@ -29,36 +39,5 @@ internal static class CommonOptions
         if (string.IsNullOrWhiteSpace(device)) return Backends.Create(Environment.GetEnvironmentVariable("LORAM_DEVICE"));
         try { return Backends.Create(device); }
         catch (ArgumentException e) { throw new UserInputException($"--device: {e.Message}", e); }
-    }
-
-    /// <summary>Loads a model folder for inference, with the adapter of <paramref name="adapterFolder"/> attached when given
-    /// (the adapter then belongs to the model: disposing the model frees it).</summary>
-    public static LlamaModel LoadModel(string folder, Backend backend, string? adapterFolder)
-    {
-        var model = LoadModel(folder, backend);
-        if (adapterFolder is null) return model;
-        try
-        {
-            if (!Directory.Exists(adapterFolder)) throw new UserInputException($"{adapterFolder}: no such adapter folder");
-            Lora.LoraAdapter.Load(adapterFolder, model);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Loads a model folder for inference (frozen weights in their stored dtype).</summary>
-    public static LlamaModel LoadModel(string folder, Backend backend, LlamaModelOptions? options = null)
-    {
-        if (!Directory.Exists(folder)) throw new UserInputException($"{folder}: no such model folder");
-        if (!File.Exists(Path.Combine(folder, ModelFolder.Config))) throw new UserInputException($"{folder}: not a model folder (no config.json)");
-        // A quantized folder (loram quantize) loads its NF4 projections as such: QLoRAM's frozen base.
-        if (Quantization.QuantizedCheckpoint.IsQuantized(folder))
-            options = (options ?? new LlamaModelOptions()) with { LinearLoader = Quantization.QuantizedCheckpoint.TryLoadLinear };
-        try { return LlamaModel.Load(folder, backend, options); }
-        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
     }
 }

@@ -37,7 +37,7 @@ internal static class GenerateCommand
 
             var folder = parse.GetValue(model)!;
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
-            using var llama = CommonOptions.LoadModel(folder, backend, parse.GetValue(adapter));
+            using var llama = ModelLoader.Load(folder, backend, parse.GetValue(adapter));
             ITokenizer tokenizer;
             try { tokenizer = Tokenizers.Load(folder, llama.Config); }
             catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }

@@ -1,11 +1,9 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
 using LoRAM.Lora;
 
 namespace LoRAM.Cli;
 
-/// <summary><c>loram merge</c>: folds a LoRA adapter into its base model, W = W0 + s·B·A, and writes a plain Hugging Face folder.</summary>
+/// <summary><c>loram merge</c>: flags → <see cref="MergeOptions"/> → <see cref="AdapterMerge.Run"/> → a line or JSON.</summary>
 internal static class MergeCommand
 {
     public static Command Create()
@@ -21,45 +19,13 @@ internal static class MergeCommand
         };
         command.SetAction(parse =>
         {
-            var clock = Stopwatch.StartNew();
-            string modelDir = parse.GetValue(model)!, adapterDir = parse.GetValue(adapter)!, target = parse.GetValue(outDir)!;
-            if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
-                throw new UserInputException($"{target}: already exists and is not empty; choose another --out");
-            if (File.Exists(target)) throw new UserInputException($"{target}: is a file, --out needs a folder");
-            if (!Directory.Exists(adapterDir)) throw new UserInputException($"{adapterDir}: no such adapter folder");
-            if (Quantization.QuantizedCheckpoint.IsQuantized(modelDir))
-                throw new UserInputException($"{modelDir}: is NF4-quantized; merge into the original (dense) model, as LoRAM does");
-
-            using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
-            using var llama = CommonOptions.LoadModel(modelDir, backend);
-            var lora = LoraAdapter.Load(adapterDir, llama);
-            int merged = lora.Layers.Count;
-            long adapterParams = lora.ParameterCount;
-            lora.MergeAndDetach();
-
-            // Everything goes to a sibling temporary folder first; only a complete model is renamed into place.
-            var full = Path.GetFullPath(target);
-            var temporary = $"{full}.tmp-{Guid.NewGuid():N}";
-            try
-            {
-                llama.Save(temporary, tokenizerFrom: modelDir);
-                if (Directory.Exists(full)) Directory.Delete(full);
-                Directory.Move(temporary, full);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new UserInputException($"{target}: cannot write the merged model ({e.Message})", e);
-            }
-            finally
-            {
-                if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
-            }
-
+            var o = new MergeOptions { Model = parse.GetValue(model)!, Adapter = parse.GetValue(adapter)!, Out = parse.GetValue(outDir)! };
+            MergeReport report;
+            using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
+                report = AdapterMerge.Run(o, backend);
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
-                output.WriteLine(JsonSerializer.Serialize(new { out_dir = full, merged_modules = merged, adapter_parameters = adapterParams, seconds = clock.Elapsed.TotalSeconds }));
-            else
-                output.WriteLine($"merged {merged} adapted projections ({adapterParams:N0} adapter parameters) into {full} in {clock.Elapsed.TotalSeconds:F1} s");
+            if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(report, indented: false));
+            else output.WriteLine($"merged {report.MergedModules} adapted projections ({report.AdapterParameters:N0} adapter parameters) into {report.OutDir} in {report.Seconds:F1} s");
             return 0;
         });
         return command;

@@ -37,7 +37,7 @@ internal static class PipelineCommand
             var clock = Stopwatch.StartNew();
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
             var (rows, sweepRows) = ConsoleProgress.Run(error, progress => new PipelineRunner(o, backend, progress).Run(), hideCompleted: true);
-            var files = PipelineReport.Write(o.Out, o, rows, sweepRows, backend.Name, clock.Elapsed.TotalSeconds);
+            var files = PipelineReport.Write(o.Out, o, rows, sweepRows, backend.Name, clock.Elapsed.TotalSeconds, PipelineFigures.Draw);
             var output = parse.InvocationConfiguration.Output;
             output.Write(PipelineReport.Table(rows));
             output.WriteLine($"wrote {string.Join(", ", files.Select(f => Path.Combine(o.Out, f)))} in {clock.Elapsed.TotalMinutes:F1} min");

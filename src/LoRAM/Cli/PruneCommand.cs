@@ -62,7 +62,7 @@ internal static class PruneCommand
             Backend backend;
             try { backend = Backends.Create(parse.GetValue(device) ?? Environment.GetEnvironmentVariable("LORAM_DEVICE")); }
             catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
-            PruneSummary summary;
+            PruneReport summary;
             using (backend)
             {
                 try { summary = ConsoleProgress.Run(Console.Error, progress => ModelPruner.Run(options, backend, progress), prefix: "loram prune: "); }

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
-using LoRAM.Llama;
 using LoRAM.Quantization;
 
 namespace LoRAM.Cli;
@@ -21,10 +19,10 @@ internal static class QuantizeCommand
         };
         command.SetAction(parse =>
         {
-            var report = Run(parse.GetValue(model)!, parse.GetValue(outDir)!, parse.GetValue(doubleQuant));
+            var report = ModelQuantizer.Run(new QuantizeOptions { Model = parse.GetValue(model)!, Out = parse.GetValue(outDir)!, DoubleQuant = parse.GetValue(doubleQuant) });
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
-                output.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                output.WriteLine(ReportJson.Serialize(report));
             else
             {
                 output.WriteLine($"wrote {report.Output} in {report.Seconds:F1} s: {report.QuantizedTensors} projections, {report.QuantizedParameters:N0} weights in NF4" +
@@ -39,15 +37,5 @@ internal static class QuantizeCommand
             return 0;
         });
         return command;
-    }
-
-    internal static ModelQuantizer.Report Run(string model, string outDir, bool doubleQuant)
-    {
-        if (!Directory.Exists(model)) throw new UserInputException($"{model}: no such model folder");
-        if (File.Exists(outDir)) throw new UserInputException($"{outDir}: is a file, --out needs a folder");
-        try { return ModelQuantizer.Quantize(model, outDir, doubleQuant); }
-        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
-        catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UserInputException($"{outDir}: cannot write the quantized model ({e.Message})", e); }
     }
 }

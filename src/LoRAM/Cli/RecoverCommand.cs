@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
-using LoRAM.Llama;
 using LoRAM.Lora;
 
 namespace LoRAM.Cli;
@@ -27,31 +25,14 @@ internal static class RecoverCommand
         };
         command.SetAction(parse =>
         {
-            string target = parse.GetValue(outDir)!, modelDir = parse.GetValue(model)!;
-            if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
-                throw new UserInputException($"{target}: already exists and is not empty; choose another --out");
-            var configPath = Path.Combine(modelDir, ModelFolder.Config);
-            if (!File.Exists(configPath)) throw new UserInputException($"{modelDir}: not a model folder (no config.json)");
-            var original = LlamaConfig.Load(configPath);
-
-            var full = Path.GetFullPath(target);
-            var temporary = $"{full}.tmp-{Guid.NewGuid():N}";
-            RecoveryResult result;
-            try
+            var result = AdapterRecovery.Run(new RecoveryOptions
             {
-                result = AdapterRecovery.Recover(parse.GetValue(adapter)!, parse.GetValue(pruned)!, original, temporary,
-                    Path.GetFullPath(modelDir), parse.GetValue(mode) == "masked");
-                if (Directory.Exists(full)) Directory.Delete(full);
-                Directory.Move(temporary, full);
-                result = result with { OutFolder = full };
-            }
-            finally
-            {
-                if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
-            }
+                PrunedModel = parse.GetValue(pruned)!, Adapter = parse.GetValue(adapter)!, OriginalModel = parse.GetValue(model)!,
+                Out = parse.GetValue(outDir)!, Masked = parse.GetValue(mode) == "masked",
+            });
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
-            else output.WriteLine($"recovered {result.Modules} adapted projections ({result.PrunedAdapterParameters:N0} → {result.RecoveredAdapterParameters:N0} parameters{(result.Masked ? ", masked" : "")}) into {full}");
+            if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(result, indented: false));
+            else output.WriteLine($"recovered {result.Modules} adapted projections ({result.PrunedAdapterParameters:N0} → {result.RecoveredAdapterParameters:N0} parameters{(result.Masked ? ", masked" : "")}) into {result.OutFolder}");
             return 0;
         });
         return command;

@@ -11,34 +11,35 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
+        var d = new LoraTrainingOptions { Model = "", Data = "", Out = "" };
         var model = CommonOptions.Model("Model folder to train on (for LoRAM: the pruned, optionally aligned, model).");
         var data = new Option<string>("--data") { Description = "Instruction JSONL (Alpaca {instruction, input, output} or ShareGPT {conversations}).", Required = true };
         var outDir = new Option<string>("--out") { Description = "Folder for the adapter, loss curve, report and checkpoints.", Required = true };
-        var rank = new Option<int>("--rank") { Description = "LoRA rank r.", DefaultValueFactory = _ => 8 };
-        var alpha = new Option<float>("--alpha") { Description = "LoRA alpha (scaling alpha/r).", DefaultValueFactory = _ => 16f };
-        var dropout = new Option<float>("--lora-dropout") { Description = "Dropout on the LoRA input.", DefaultValueFactory = _ => 0.05f };
+        var rank = new Option<int>("--rank") { Description = "LoRA rank r.", DefaultValueFactory = _ => d.Lora.Rank };
+        var alpha = new Option<float>("--alpha") { Description = "LoRA alpha (scaling alpha/r).", DefaultValueFactory = _ => d.Lora.Alpha };
+        var dropout = new Option<float>("--lora-dropout") { Description = "Dropout on the LoRA input.", DefaultValueFactory = _ => d.Lora.Dropout };
         var targets = new Option<string>("--targets")
         {
             Description = "Comma-separated modules: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj[,lm_head].",
-            DefaultValueFactory = _ => string.Join(',', LoraSettings.AllProjections),
+            DefaultValueFactory = _ => string.Join(',', d.Lora.TargetModules),
         };
         var rslora = new Option<bool>("--rslora") { Description = "Scale by alpha/√r (rsLoRA) instead of alpha/r." };
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps (0 = one epoch).", DefaultValueFactory = _ => 0 };
-        var batch = new Option<int>("--batch") { Description = "Sequences per optimizer step.", DefaultValueFactory = _ => 16 };
-        var micro = new Option<int>("--micro-batch") { Description = "Sequences per forward/backward pass (gradient accumulation).", DefaultValueFactory = _ => 4 };
-        var seqLen = new Option<int>("--seq-len") { Description = "Longest example in tokens (longer prompts are cut from the left).", DefaultValueFactory = _ => 512 };
-        var lr = new Option<double>("--lr") { Description = "Peak learning rate (paper: 1e-3).", DefaultValueFactory = _ => 1e-3 };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps (0 = one epoch).", DefaultValueFactory = _ => d.Steps };
+        var batch = new Option<int>("--batch") { Description = "Sequences per optimizer step.", DefaultValueFactory = _ => d.Batch };
+        var micro = new Option<int>("--micro-batch") { Description = "Sequences per forward/backward pass (gradient accumulation).", DefaultValueFactory = _ => d.MicroBatch };
+        var seqLen = new Option<int>("--seq-len") { Description = "Longest example in tokens (longer prompts are cut from the left).", DefaultValueFactory = _ => d.MaxLength };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate (paper: 1e-3).", DefaultValueFactory = _ => d.LearningRate };
         var warmup = new Option<int?>("--warmup") { Description = "Warm-up steps (default 5% of the steps)." };
-        var wd = new Option<double>("--weight-decay") { Description = "AdamW weight decay.", DefaultValueFactory = _ => 0.0 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the adapter's initialisation, data order and dropout.", DefaultValueFactory = _ => 1 };
+        var wd = new Option<double>("--weight-decay") { Description = "AdamW weight decay.", DefaultValueFactory = _ => d.WeightDecay };
+        var seed = new Option<int>("--seed") { Description = "Seed of the adapter's initialisation, data order and dropout.", DefaultValueFactory = _ => d.Seed };
         var nf4 = new Option<bool>("--nf4") { Description = "QLoRAM: store the frozen projections in NF4 while training." };
         var eval = new Option<string?>("--eval") { Description = "Held-out instruction JSONL: response perplexity every --eval-every steps." };
-        var evalEvery = new Option<int>("--eval-every") { Description = "Steps between evaluations (default: at the end).", DefaultValueFactory = _ => 0 };
-        var evalItems = new Option<int>("--eval-items") { Description = "Items of --eval to score.", DefaultValueFactory = _ => 64 };
-        var ckEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0 = none).", DefaultValueFactory = _ => 0 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Steps between evaluations (default: at the end).", DefaultValueFactory = _ => d.EvalEvery };
+        var evalItems = new Option<int>("--eval-items") { Description = "Items of --eval to score.", DefaultValueFactory = _ => d.EvalItems };
+        var ckEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0 = none).", DefaultValueFactory = _ => d.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out, exactly." };
         var ckLayers = new Option<bool>("--checkpoint-layers") { Description = "Recompute each layer in the backward pass (less activation memory)." };
-        var timeLimit = new Option<double>("--time-limit") { Description = "Stop with a checkpoint after this many seconds (0 = none).", DefaultValueFactory = _ => 0 };
+        var timeLimit = new Option<double>("--time-limit") { Description = "Stop with a checkpoint after this many seconds (0 = none).", DefaultValueFactory = _ => d.TimeLimitSeconds };
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
         var command = new Command("train", "LoRA fine-tuning on instruction data (response-only loss); writes a PEFT adapter.")
@@ -63,16 +64,16 @@ internal static class TrainCommand
                 TimeLimitSeconds = parse.GetValue(timeLimit),
             };
             var error = parse.InvocationConfiguration.Error;
-            System.Text.Json.Nodes.JsonObject report;
+            LoraTrainingReport report;
             using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
                 report = ConsoleProgress.Run(error, progress => LoraTraining.Run(o, backend, progress));
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else if (report["completed"]!.GetValue<bool>() is false)
-                output.WriteLine($"stopped at step {report["steps"]} of {report["planned_steps"]} (time limit); continue with --resume");
+            if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(report));
+            else if (!report.Completed)
+                output.WriteLine($"stopped at step {report.Steps} of {report.PlannedSteps} (time limit); continue with --resume");
             else
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"wrote adapter {report["out"]}: {report["steps"]} steps, loss {(double)report["first_loss"]!:F4} → {(double)report["final_loss"]!:F4}, {(double)report["tokens_per_s"]!:N0} tok/s"));
+                    $"wrote adapter {report.Out}: {report.Steps} steps, loss {report.FirstLoss:F4} → {report.FinalLoss:F4}, {report.TokensPerS:N0} tok/s"));
             return 0;
         });
         return command;

@@ -1,4 +1,3 @@
-using LoRAM.Cli;
 
 namespace LoRAM.Data;
 

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using LoRAM.Cli;
 using LoRAM.Llama;
 
 namespace LoRAM.Data;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using LoRAM.Cli;
 
 namespace LoRAM.Data;
 

@@ -1,5 +1,4 @@
 using System.Text;
-using LoRAM.Cli;
 using LoRAM.Llama;
 
 namespace LoRAM.Data;

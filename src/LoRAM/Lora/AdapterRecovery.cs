@@ -1,14 +1,28 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Llama.Safetensors;
 using LoRAM.Pruning;
 
 namespace LoRAM.Lora;
 
-/// <summary>What recovery did, for reports.</summary>
-public sealed record RecoveryResult(string OutFolder, int Modules, long PrunedAdapterParameters, long RecoveredAdapterParameters, bool Masked);
+/// <summary>What <c>loram recover</c> is told: the adapter, the pruned model it was trained on, the original model.</summary>
+public sealed record RecoveryOptions
+{
+    /// <summary>The pruned model folder the adapter was trained on (holds loram_pruning.json).</summary>
+    public required string PrunedModel { get; init; }
+    /// <summary>The adapter trained on the pruned model (PEFT folder).</summary>
+    public required string Adapter { get; init; }
+    /// <summary>The original (unpruned) model folder the adapter is recovered for.</summary>
+    public required string OriginalModel { get; init; }
+    /// <summary>Folder for the recovered PEFT adapter (must be missing or empty).</summary>
+    public required string Out { get; init; }
+    /// <summary>Non-structured pruning: keep (B·A) ⊙ M by shipping the masks, instead of the paper's unmasked B·A.</summary>
+    public bool Masked { get; init; }
+}
+
+/// <summary>What recovery did.</summary>
+public sealed record RecoveryReport(string OutFolder, int Modules, long PrunedAdapterParameters, long RecoveredAdapterParameters, bool Masked);
 
 /// <summary>
 /// Recovery R(·) (paper Eq. 5–6): the LoRA matrices trained on the pruned model are brought back to the original
@@ -21,7 +35,19 @@ public sealed record RecoveryResult(string OutFolder, int Modules, long PrunedAd
 /// </summary>
 public static class AdapterRecovery
 {
-    public static RecoveryResult Recover(string prunedAdapter, string prunedModel, LlamaConfig original, string outFolder,
+    /// <summary>Recovers <see cref="RecoveryOptions.Adapter"/> into <see cref="RecoveryOptions.Out"/>, which appears whole or not at all.</summary>
+    public static RecoveryReport Run(RecoveryOptions o)
+    {
+        if (Directory.Exists(o.Out) && Directory.EnumerateFileSystemEntries(o.Out).Any())
+            throw new UserInputException($"{o.Out}: already exists and is not empty; choose another --out");
+        var configPath = Path.Combine(o.OriginalModel, ModelFolder.Config);
+        if (!File.Exists(configPath)) throw new UserInputException($"{o.OriginalModel}: not a model folder (no config.json)");
+        var original = LlamaConfig.Load(configPath);
+        var full = Path.GetFullPath(o.Out);
+        return AtomicFolder.Write(full, tmp => Recover(o.Adapter, o.PrunedModel, original, tmp, Path.GetFullPath(o.OriginalModel), o.Masked) with { OutFolder = full });
+    }
+
+    public static RecoveryReport Recover(string prunedAdapter, string prunedModel, LlamaConfig original, string outFolder,
         string? originalModelName = null, bool masked = false)
     {
         var record = PruningRecord.LoadFor(prunedModel);
@@ -90,7 +116,7 @@ public static class AdapterRecovery
             ["recovery"] = masked ? "masked" : record.IsStructured ? "scatter" : "unmasked",
         };
         AtomicFile.WriteAllText(Path.Combine(outFolder, PeftAdapterFormat.ConfigFile), config.ToJsonString(new() { WriteIndented = true }));
-        return new RecoveryResult(Path.GetFullPath(outFolder), modules, before, after, masked);
+        return new RecoveryReport(Path.GetFullPath(outFolder), modules, before, after, masked);
     }
 
     /// <summary>Kept rows I and columns J (original indices) of a module, and its original shape.</summary>

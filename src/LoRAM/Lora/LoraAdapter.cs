@@ -1,5 +1,4 @@
 using LoRAM.Autograd;
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Safetensors;

@@ -4,10 +4,15 @@ using System.Text.Json;
 
 namespace LoRAM.Pipeline;
 
-/// <summary>report.json, report.md and the PNG figures of a pipeline run.</summary>
+/// <summary>Draws a run's figures into <c>outDir</c> and returns their file names. The library draws none itself (it has
+/// no plotting dependency); the command line passes one that draws the paper's figures with ScottPlot.</summary>
+public delegate IReadOnlyList<string> DrawFigures(string outDir, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep);
+
+/// <summary>report.json, report.md and the figures of a pipeline run.</summary>
 public static class PipelineReport
 {
-    public static IReadOnlyList<string> Write(string outDir, PipelineOptions o, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep, string device, double seconds)
+    public static IReadOnlyList<string> Write(string outDir, PipelineOptions o, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep,
+        string device, double seconds, DrawFigures? figures = null)
     {
         var files = new List<string>();
         var json = JsonSerializer.Serialize(new
@@ -17,10 +22,7 @@ public static class PipelineReport
         Llama.AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"), json);
         files.Add("report.json");
 
-        var curve = Path.Combine(outDir, "perplexity-vs-step.png");
-        if (Plots.PerplexityVsStep(curve, rows)) files.Add(Path.GetFileName(curve));
-        var ratio = Path.Combine(outDir, "perplexity-vs-ratio.png");
-        if (sweep.Count > 0 && Plots.PerplexityVsRatio(ratio, sweep)) files.Add(Path.GetFileName(ratio));
+        if (figures is not null) files.AddRange(figures(outDir, rows, sweep));
 
         Llama.AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(o, rows, sweep, device, seconds, files));
         files.Add("report.md");
@@ -82,51 +84,4 @@ public static class PipelineReport
     }
 
     private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:F2} MiB");
-}
-
-/// <summary>The paper's figures, drawn with ScottPlot.</summary>
-internal static class Plots
-{
-    /// <summary>Fig. 3: held-out perplexity against training step, one line per trained row.</summary>
-    public static bool PerplexityVsStep(string path, IReadOnlyList<VariantResult> rows)
-    {
-        var trained = rows.Where(r => r.Curve.Count > 0).ToList();
-        if (trained.Count == 0) return false;
-        var plot = new ScottPlot.Plot();
-        foreach (var r in trained)
-        {
-            var line = plot.Add.Scatter(r.Curve.Select(p => (double)p.Step).ToArray(), r.Curve.Select(p => p.Perplexity).ToArray());
-            line.LegendText = r.Label;
-        }
-        var untrained = rows.FirstOrDefault(r => r.Curve.Count == 0);
-        if (untrained is not null)
-        {
-            var h = plot.Add.HorizontalLine(untrained.PerplexityInDomain);
-            h.LegendText = untrained.Label;
-            h.LinePattern = ScottPlot.LinePattern.Dashed;
-        }
-        plot.Title("Held-out perplexity during LoRA training (model being trained)");
-        plot.XLabel("step");
-        plot.YLabel("perplexity (in-domain, response tokens)");
-        plot.ShowLegend();
-        plot.SavePng(path, 900, 560);
-        return true;
-    }
-
-    /// <summary>Figs. 6–7: perplexity against parameter reduction ratio for LoRAM-Stru, with and without recovery.</summary>
-    public static bool PerplexityVsRatio(string path, IReadOnlyList<VariantResult> sweep)
-    {
-        var plot = new ScottPlot.Plot();
-        double[] x = sweep.Select(s => s.ReductionRatio).ToArray();
-        var recovered = plot.Add.Scatter(x, sweep.Select(s => s.PerplexityInDomain).ToArray());
-        recovered.LegendText = "recovered: base + R(adapter)";
-        var without = plot.Add.Scatter(x, sweep.Select(s => s.PerplexityWithoutRecovery ?? double.NaN).ToArray());
-        without.LegendText = "without recovery: pruned + adapter";
-        plot.Title("LoRAM-Stru: perplexity vs parameter reduction ratio");
-        plot.XLabel("parameter reduction ratio (base / pruned)");
-        plot.YLabel("perplexity (in-domain, response tokens)");
-        plot.ShowLegend();
-        plot.SavePng(path, 900, 560);
-        return true;
-    }
 }

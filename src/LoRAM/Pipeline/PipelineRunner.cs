@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using LoRAM.Cli;
 using LoRAM.Data;
 using LoRAM.Evaluation;
 using LoRAM.Llama;
@@ -44,8 +43,11 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
 
         Stage("data", () =>
         {
-            if (File.Exists(Path.Combine(DataDir, "math.jsonl"))) return;
-            DataCommand.Write(DataDir, o.Seed, o.CorpusChars, o.Instructions, Math.Max(o.EvalItems, o.MathItems + o.MathShots));
+            if (File.Exists(Path.Combine(DataDir, DataGeneration.Math))) return;
+            DataGeneration.Run(new DataOptions
+            {
+                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions, EvalSize = Math.Max(o.EvalItems, o.MathItems + o.MathShots),
+            });
         });
 
         var rows = new List<VariantResult>();
@@ -104,7 +106,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 var (report, curve) = Train(model, Path.Combine(dir, "adapter"), nf4: false, v.Name);
                 var scores = Evaluate(model, Path.Combine(dir, "adapter"), v.Name);
                 long p = LlamaConfig.Load(Path.Combine(model, ModelFolder.Config)).ParameterCount();
-                return Row(v, p, baseParams, report["frozen_weight_bytes"]!.GetValue<long>(), report, scores) with { Curve = curve };
+                return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with { Curve = curve };
             }
             default:
             {
@@ -116,7 +118,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                     ModelPruner.Run(new PruneOptions
                     {
                         Model = BaseModel, Out = pruned, Method = v.Method!.Value, Ratio = v.Ratio, KeepFirst = o.KeepFirst, KeepLast = o.KeepLast,
-                        Calibration = Path.Combine(DataDir, "corpus.txt"), Samples = o.CalibrationSamples, SeqLen = 128, Seed = o.Seed,
+                        Calibration = Path.Combine(DataDir, DataGeneration.Corpus), Samples = o.CalibrationSamples, SeqLen = 128, Seed = o.Seed,
                     }, backend, Within(v.Name));
                 });
                 var trainOn = pruned;
@@ -126,11 +128,12 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                     var alignedDir = trainOn;
                     Stage("align", () =>
                     {
-                        if (File.Exists(Path.Combine(alignedDir, "report.json"))) return;
-                        PretrainCommand.Run(new PretrainCommand.Arguments(pruned, Path.Combine(DataDir, "corpus.txt"), o.AlignTokens, alignedDir,
-                            SeqLen: 256, Batch: 8, MicroBatch: 4, Lr: 5e-4, MinLrRatio: 0.1, Warmup: null, WeightDecay: 0.1, Clip: 1.0, o.Seed,
-                            CheckpointEvery: 0, KeepCheckpoints: 1, EvalEvery: 0, EvalSequences: 8, LogEvery: 10, Resume: false, Device: null,
-                            DType: "bf16", CheckpointLayers: false, InitFrom: pruned), Within(v.Name));
+                        if (File.Exists(Path.Combine(alignedDir, Pretraining.ReportFile))) return;
+                        Alignment.Run(new AlignmentOptions
+                        {
+                            Model = pruned, Data = Path.Combine(DataDir, DataGeneration.Corpus), Tokens = o.AlignTokens, Out = alignedDir,
+                            Batch = 8, MicroBatch = 4, Seed = o.Seed, CheckpointEvery = 0, KeepCheckpoints = 1, EvalSequences = 8,
+                        }, backend, Within(v.Name));
                     });
                 }
                 var adapter = Path.Combine(dir, "adapter-pruned");
@@ -145,36 +148,36 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 double? without = null;
                 if (withoutRecovery) without = Evaluate(trainOn, adapter, v.Name, perplexityOnly: true).PplIn;
                 long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
-                return Row(v, p, baseParams, report["frozen_weight_bytes"]!.GetValue<long>(), report, scores) with { Curve = curve, PerplexityWithoutRecovery = without };
+                return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with { Curve = curve, PerplexityWithoutRecovery = without };
             }
         }
     }
 
-    private static VariantResult Row(Variant v, long trainedParams, long baseParams, long weightBytes, System.Text.Json.Nodes.JsonObject? report, Scores s) => new()
+    private static VariantResult Row(Variant v, long trainedParams, long baseParams, long weightBytes, LoraTrainingReport? report, Scores s) => new()
     {
         Name = v.Name, Label = v.Label, TrainedModelParameters = trainedParams, ReductionRatio = (double)baseParams / trainedParams,
         TrainedModelWeightBytes = weightBytes,
-        PeakTrainingBytes = report?["peak_total_bytes"]?.GetValue<long>(),
-        TrainingTokensPerSecond = report?["tokens_per_s"]?.GetValue<double>(),
-        TrainingSeconds = report?["seconds"]?.GetValue<double>(),
-        AdapterParameters = report?["adapter_parameters"]?.GetValue<long>(),
+        PeakTrainingBytes = report?.PeakTotalBytes,
+        TrainingTokensPerSecond = report?.TokensPerS,
+        TrainingSeconds = report?.Seconds,
+        AdapterParameters = report?.AdapterParameters,
         PerplexityInDomain = s.PplIn, PerplexityOutOfDomain = s.PplOut,
         MultipleChoiceAccuracy = s.Mc, MultipleChoiceAccuracyNorm = s.McNorm, MathAccuracy = s.Math,
     };
 
-    private (System.Text.Json.Nodes.JsonObject Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4, string row)
+    private (LoraTrainingReport Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4, string row)
     {
         var curve = new List<CurvePoint>();
-        System.Text.Json.Nodes.JsonObject? report = null;
+        LoraTrainingReport? report = null;
         Stage(nf4 ? "train LoRA (NF4 base)" : "train LoRA", () =>
         {
             if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);   // a half-finished run restarts (it is short)
             report = LoraTraining.Run(new LoraTrainingOptions
             {
-                Model = model, Data = Path.Combine(DataDir, "instructions.jsonl"), Out = outDir,
+                Model = model, Data = Path.Combine(DataDir, DataGeneration.Instructions), Out = outDir,
                 Lora = new LoraSettings { Rank = o.Rank, Alpha = 2f * o.Rank },
                 Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = o.LearningRate,
-                Seed = o.Seed, Nf4 = nf4, Eval = Path.Combine(DataDir, "ppl-in.jsonl"), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
+                Seed = o.Seed, Nf4 = nf4, Eval = Path.Combine(DataDir, DataGeneration.PplIn), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
             }, backend, Within(row), step => { if (step.EvalLoss is double nll) curve.Add(new CurvePoint(step.Step, Math.Exp(nll))); });
         });
         return (report!, curve);
@@ -189,13 +192,13 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         Stage(adapter is null ? "evaluate" : "evaluate with adapter", () =>
         {
             var bars = Within(row);
-            using var model = CommonOptions.LoadModel(modelDir, backend, adapter);
+            using var model = ModelLoader.Load(modelDir, backend, adapter);
             var tokenizer = Tokenizers.Load(modelDir, model.Config);
-            var pplIn = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-in.jsonl")).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
+            var pplIn = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, DataGeneration.PplIn)).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
             if (perplexityOnly) { scores = new Scores(pplIn, double.NaN, double.NaN, double.NaN, double.NaN); return; }
-            var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, "ppl-out.jsonl")).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
-            var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, "mc.jsonl")).Take(o.EvalItems).ToList(), progress: bars);
-            var math = Gsm8kFile.Load(Path.Combine(DataDir, "math.jsonl"));
+            var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, DataGeneration.PplOut)).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
+            var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, DataGeneration.MultipleChoice)).Take(o.EvalItems).ToList(), progress: bars);
+            var math = Gsm8kFile.Load(Path.Combine(DataDir, DataGeneration.Math));
             var shots = math.Take(o.MathShots).ToList();
             var m = Benchmarks.MathProblems(model, tokenizer, math.Skip(o.MathShots).Take(o.MathItems).ToList(), shots, o.MathMaxNewTokens, progress: bars);
             scores = new Scores(pplIn, pplOut, mc.Accuracy, mc.AccuracyNorm, m.Accuracy);

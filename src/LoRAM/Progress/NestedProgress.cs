@@ -4,7 +4,7 @@ namespace LoRAM.Progress;
 /// A step inside a larger job (a pipeline row's training, say): its lines are indented under the job's, and its
 /// tasks are named after the part they belong to ("train" becomes "train base-lora").
 /// </summary>
-internal sealed class NestedProgress(IProgressReporter outer, string indent, string? label = null) : IProgressReporter
+public sealed class NestedProgress(IProgressReporter outer, string indent, string? label = null) : IProgressReporter
 {
     public void Line(string text) => outer.Line(indent + text);
 

@@ -1,4 +1,3 @@
-using LoRAM.Cli;
 using LoRAM.Data;
 using LoRAM.Llama.Tokenization;
 

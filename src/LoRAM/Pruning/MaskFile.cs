@@ -1,4 +1,3 @@
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Llama.Safetensors;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Llama.Safetensors;
@@ -32,7 +31,7 @@ public sealed record PruneOptions
 }
 
 /// <summary>What <c>loram prune</c> did, for its summary and <c>--json</c>.</summary>
-public sealed record PruneSummary(string Out, string Method, double Ratio, string? NM, int KeepFirst, int KeepLast,
+public sealed record PruneReport(string Out, string Method, double Ratio, string? NM, int KeepFirst, int KeepLast,
     long ParametersBefore, long ParametersAfter, double ReductionRatio, bool ReducesMemory, int Samples, int SeqLen,
     double? CalibrationLoss, double? MeanRelativeError, double Seconds);
 
@@ -45,7 +44,7 @@ public sealed record PruneSummary(string Out, string Method, double Ratio, strin
 /// </summary>
 public static class ModelPruner
 {
-    public static PruneSummary Run(PruneOptions o, Backend backend, IProgressReporter? progress = null)
+    public static PruneReport Run(PruneOptions o, Backend backend, IProgressReporter? progress = null)
     {
         progress ??= LineProgress.None;
         var clock = Stopwatch.StartNew();
@@ -65,24 +64,10 @@ public static class ModelPruner
         if (plan.KeepFirst + plan.KeepLast > config.NumHiddenLayers)
             progress.Line($"note: --keep-first {plan.KeepFirst} + --keep-last {plan.KeepLast} cover all {config.NumHiddenLayers} layers; nothing is pruned");
 
-        var parent = Path.GetDirectoryName(outFull.TrimEnd(Path.DirectorySeparatorChar))!;
-        Directory.CreateDirectory(parent);
-        var tmp = Path.Combine(parent, $".{Path.GetFileName(outFull.TrimEnd(Path.DirectorySeparatorChar))}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
-        {
-            var summary = o.Method.IsStructured()
-                ? Structured(o, config, plan, backend, tmp, progress)
-                : NonStructured(o, config, plan, backend, tmp, progress);
-            if (Directory.Exists(outFull)) Directory.Delete(outFull);   // empty, checked above
-            Directory.Move(tmp, outFull);
-            return summary with { Out = outFull, Seconds = clock.Elapsed.TotalSeconds };
-        }
-        catch
-        {
-            try { Directory.Delete(tmp, recursive: true); } catch (IOException) { }
-            throw;
-        }
+        var summary = AtomicFolder.Write(outFull, tmp => o.Method.IsStructured()
+            ? Structured(o, config, plan, backend, tmp, progress)
+            : NonStructured(o, config, plan, backend, tmp, progress));
+        return summary with { Out = outFull, Seconds = clock.Elapsed.TotalSeconds };
     }
 
     private static (int[][] Samples, string Source, int SeqLen) Calibrate(PruneOptions o, LlamaConfig config, int defaultSamples)
@@ -97,7 +82,7 @@ public static class ModelPruner
         return (samples, source, seqLen);
     }
 
-    private static PruneSummary Structured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, IProgressReporter progress)
+    private static PruneReport Structured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, IProgressReporter progress)
     {
         TaylorImportance.LayerScores[]? scores = null;
         PruningRecord.CalibrationInfo? calibration = null;
@@ -132,11 +117,11 @@ public static class ModelPruner
         };
         record.ValidateAgainst(pruned.Config, "the new pruning record");
         record.Save(tmp);
-        return new PruneSummary("", o.Method.Name(), plan.Ratio, null, plan.KeepFirst, plan.KeepLast, record.OriginalParameters, after,
+        return new PruneReport("", o.Method.Name(), plan.Ratio, null, plan.KeepFirst, plan.KeepLast, record.OriginalParameters, after,
             (double)record.OriginalParameters / after, true, samplesUsed, seqLen, loss, null, 0);
     }
 
-    private static PruneSummary NonStructured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, IProgressReporter progress)
+    private static PruneReport NonStructured(PruneOptions o, LlamaConfig config, ParameterPlan plan, Backend backend, string tmp, IProgressReporter progress)
     {
         var target = plan.NM is not null ? (o.NM ?? SparsityTarget.SemiStructured(4, 8)) : SparsityTarget.Unstructured(plan.Ratio);
         int[][] samples = [];
@@ -179,7 +164,7 @@ public static class ModelPruner
         record.ValidateAgainst(config, "the new pruning record");
         record.Save(tmp);
         var errors = results.Select(r => r.RelativeError).Where(e => !double.IsNaN(e)).ToList();
-        return new PruneSummary("", o.Method.Name(), plan.Ratio, plan.NM, plan.KeepFirst, plan.KeepLast, record.OriginalParameters,
+        return new PruneReport("", o.Method.Name(), plan.Ratio, plan.NM, plan.KeepFirst, plan.KeepLast, record.OriginalParameters,
             record.PrunedParameters, (double)record.OriginalParameters / record.PrunedParameters, false, samples.Length, seqLen, null,
             errors.Count > 0 ? errors.Average() : null, 0);
     }

@@ -16,6 +16,17 @@ namespace LoRAM.Quantization;
 /// copies the tokenizer and LoRAM side files (pruning record, masks). The whole quantized model is held in host
 /// memory until it is written (≈ 4.1–4.5 bits per projection weight).
 /// </summary>
+/// <summary>What <c>loram quantize</c> is told.</summary>
+public sealed record QuantizeOptions
+{
+    /// <summary>Hugging Face LLaMA folder to quantize.</summary>
+    public required string Model { get; init; }
+    /// <summary>Folder to write the quantized model into.</summary>
+    public required string Out { get; init; }
+    /// <summary>Quantize the block scales too (QLoRA's double quantization, ≈ 4.127 bits/weight).</summary>
+    public bool DoubleQuant { get; init; }
+}
+
 public static class ModelQuantizer
 {
     /// <summary>Side files of a LoRAM folder copied along with the tokenizer.</summary>
@@ -26,11 +37,22 @@ public static class ModelQuantizer
     /// <param name="AbsmaxBytes">per-block scales as stored: F32, or U8 codes plus the F32 nested scales</param>
     /// <param name="ConstantBytes">per-tensor constants: quant_map, nested_quant_map, quant_state JSON</param>
     /// <param name="DenseBytes">tensors kept in their dtype (embedding, norms, lm_head)</param>
-    public sealed record Report(string Output, bool DoubleQuant, int QuantizedTensors, long QuantizedParameters,
+    public sealed record QuantizeReport(string Output, bool DoubleQuant, int QuantizedTensors, long QuantizedParameters,
         long CodeBytes, long AbsmaxBytes, long ConstantBytes, long DenseBytes, long FileBytes,
         double BitsPerParameter, double BitsPerParameterWithConstants, double MaxRelativeError, double Seconds);
 
-    public static Report Quantize(string modelDir, string outDir, bool doubleQuant)
+    /// <summary>Quantizes with the input checked first: a missing model, an output that is a file or bad weights are bad input.</summary>
+    public static QuantizeReport Run(QuantizeOptions o)
+    {
+        if (!Directory.Exists(o.Model)) throw new UserInputException($"{o.Model}: no such model folder");
+        if (File.Exists(o.Out)) throw new UserInputException($"{o.Out}: is a file, --out needs a folder");
+        try { return Quantize(o.Model, o.Out, o.DoubleQuant); }
+        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
+        catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UserInputException($"{o.Out}: cannot write the quantized model ({e.Message})", e); }
+    }
+
+    public static QuantizeReport Quantize(string modelDir, string outDir, bool doubleQuant)
     {
         var clock = Stopwatch.StartNew();
         var config = LlamaConfig.Load(Path.Combine(modelDir, ModelFolder.Config));
@@ -101,7 +123,7 @@ public static class ModelQuantizer
         long fileBytes = new FileInfo(Path.Combine(outDir, ModelFolder.Weights)).Length;
         double bits = parameters == 0 ? 0 : (codeBytes + absmaxBytes) * 8.0 / parameters;
         double bitsAll = parameters == 0 ? 0 : (codeBytes + absmaxBytes + constantBytes) * 8.0 / parameters;
-        return new Report(Path.GetFullPath(outDir), doubleQuant, quantized, parameters, codeBytes, absmaxBytes, constantBytes, denseBytes,
+        return new QuantizeReport(Path.GetFullPath(outDir), doubleQuant, quantized, parameters, codeBytes, absmaxBytes, constantBytes, denseBytes,
             fileBytes, bits, bitsAll, maxRelative, clock.Elapsed.TotalSeconds);
     }
 

@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using LoRAM.Autograd;
-using LoRAM.Cli;
 using LoRAM.Data;
 using LoRAM.Evaluation;
 using LoRAM.Llama;
@@ -47,6 +45,33 @@ public sealed record LoraTrainingOptions
     public int? StopAfterStep { get; init; }
 }
 
+/// <summary>What a LoRA training run did (also OUT/report.json).</summary>
+public sealed record LoraTrainingReport
+{
+    public required string Out { get; init; }
+    public required string Model { get; init; }
+    public bool Completed { get; init; }
+    public int Steps { get; init; }
+    public int PlannedSteps { get; init; }
+    public long TokensSeen { get; init; }
+    public double Seconds { get; init; }
+    public double TokensPerS { get; init; }
+    public double FirstLoss { get; init; }
+    public double FinalLoss { get; init; }
+    /// <summary>Mean response NLL on the held-out set after the last step (null without one).</summary>
+    public double? FinalEvalNll { get; init; }
+    public long ModelParameters { get; init; }
+    public long AdapterParameters { get; init; }
+    /// <summary>Frozen weights of the model trained on, in their stored dtype (BF16, F32 or NF4).</summary>
+    public long FrozenWeightBytes { get; init; }
+    public bool Nf4 { get; init; }
+    public bool Masked { get; init; }
+    public required IReadOnlyDictionary<string, long> PeakMemoryBytes { get; init; }
+    public long PeakBackendBytes { get; init; }
+    public long PeakTotalBytes { get; init; }
+    public string? LastCheckpoint { get; init; }
+}
+
 /// <summary>
 /// LoRA supervised fine-tuning with the shared <see cref="Trainer"/>: the model's frozen weights stay in their stored
 /// dtype (or NF4), adapters on the targeted projections are the only parameters, the loss is on response tokens only
@@ -57,7 +82,7 @@ public static class LoraTraining
 {
     public const string ReportFile = "report.json";
 
-    public static JsonObject Run(LoraTrainingOptions o, Backend backend, IProgressReporter progress, Action<StepRecord>? afterStep = null)
+    public static LoraTrainingReport Run(LoraTrainingOptions o, Backend backend, IProgressReporter progress, Action<StepRecord>? afterStep = null)
     {
         if (o.Batch < 1 || o.MicroBatch < 1 || o.Batch % o.MicroBatch != 0)
             throw new UserInputException($"--micro-batch {o.MicroBatch} must divide --batch {o.Batch}");
@@ -78,7 +103,7 @@ public static class LoraTraining
         // The peak is this run's: weights, adapter, optimizer state and activations (a pipeline reuses one backend).
         backend.TrimPool();
         backend.ResetPeak();
-        using var model = CommonOptions.LoadModel(o.Model, backend, new LlamaModelOptions { CheckpointLayers = o.CheckpointLayers });
+        using var model = ModelLoader.Load(o.Model, backend, new LlamaModelOptions { CheckpointLayers = o.CheckpointLayers });
         if (o.MaxLength > model.Config.MaxPositionEmbeddings)
             throw new UserInputException($"--seq-len {o.MaxLength} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
         ITokenizer tokenizer;
@@ -131,42 +156,25 @@ public static class LoraTraining
         var summary = trainer.Run();
         if (summary.Completed) adapter.Save(o.Out, Path.GetFullPath(o.Model));
 
-        var peak = new JsonObject();
-        foreach (var (k, v) in summary.PeakMemory) peak[k] = v;
-        var report = new JsonObject
+        var report = new LoraTrainingReport
         {
-            ["out"] = Path.GetFullPath(o.Out),
-            ["model"] = Path.GetFullPath(o.Model),
-            ["completed"] = summary.Completed,
-            ["steps"] = summary.Steps,
-            ["planned_steps"] = steps,
-            ["tokens_seen"] = summary.TokensSeen,
-            ["seconds"] = summary.Seconds,
-            ["tokens_per_s"] = summary.TokensPerSecond,
-            ["first_loss"] = summary.FirstLoss,
-            ["final_loss"] = summary.FinalLoss,
-            ["final_eval_nll"] = summary.FinalEvalLoss,
-            ["model_parameters"] = model.Config.ParameterCount(),
-            ["adapter_parameters"] = adapter.ParameterCount,
-            ["frozen_weight_bytes"] = model.WeightBytes(),
-            ["nf4"] = o.Nf4,
-            ["masked"] = masks is not null,
-            ["peak_memory_bytes"] = peak,
-            ["peak_backend_bytes"] = summary.PeakBackendBytes,
+            Out = Path.GetFullPath(o.Out), Model = Path.GetFullPath(o.Model), Completed = summary.Completed, Steps = summary.Steps,
+            PlannedSteps = steps, TokensSeen = summary.TokensSeen, Seconds = summary.Seconds, TokensPerS = summary.TokensPerSecond,
+            FirstLoss = summary.FirstLoss, FinalLoss = summary.FinalLoss, FinalEvalNll = summary.FinalEvalLoss,
+            ModelParameters = model.Config.ParameterCount(), AdapterParameters = adapter.ParameterCount, FrozenWeightBytes = model.WeightBytes(),
+            Nf4 = o.Nf4, Masked = masks is not null, PeakMemoryBytes = summary.PeakMemory, PeakBackendBytes = summary.PeakBackendBytes,
             // Everything the run held at its peak, memory-mapped frozen weights included (the backend does not allocate those).
-            ["peak_total_bytes"] = summary.PeakBackendBytes + ledger.OutsideBackendBytes,
-            ["last_checkpoint"] = summary.LastCheckpoint,
+            PeakTotalBytes = summary.PeakBackendBytes + ledger.OutsideBackendBytes, LastCheckpoint = summary.LastCheckpoint,
         };
-        AtomicFile.WriteAllText(Path.Combine(o.Out, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.Out, ReportFile), ReportJson.Serialize(report));
         return report;
     }
 
-    /// <summary>Alpaca ({instruction, input, output}) or ShareGPT ({conversations}) JSONL, by the first record's keys.</summary>
-    public static List<InstructionRecord> LoadInstructions(string path)
+    /// <summary>Training or held-out instruction data: a file that exists and holds at least one record.</summary>
+    private static List<InstructionRecord> LoadInstructions(string path)
     {
         if (!File.Exists(path)) throw new UserInputException($"{path}: no such file");
-        string? first = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
-        var records = first is not null && first.Contains("\"conversations\"") ? ShareGptFile.Load(path) : AlpacaFile.Load(path);
+        var records = InstructionFiles.Load(path);
         if (records.Count == 0) throw new UserInputException($"{path}: no instruction records");
         return records;
     }

@@ -1,3 +1,4 @@
+using LoRAM.Llama;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -97,7 +98,7 @@ public sealed class Trainer : IDisposable
     {
         Directory.CreateDirectory(_options.OutputFolder);
         string curvePath = Path.Combine(_options.OutputFolder, LossCurve.FileName);
-        WriteAtomically(curvePath, LossCurve.Format(_curve));   // a resumed run drops rows after its checkpoint
+        AtomicFile.WriteAllText(curvePath, LossCurve.Format(_curve));   // a resumed run drops rows after its checkpoint
         using var curve = new StreamWriter(new FileStream(curvePath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
         int firstStep = Step;
         long firstTokens = TokensSeen;
@@ -256,8 +257,8 @@ public sealed class Trainer : IDisposable
                         optimizer.Add(group + "/" + name, t);
                     }
                 optimizer.Save(Path.Combine(tmp, TrainingCheckpoint.OptimizerFile));
-                TrainingCheckpoint.WriteText(Path.Combine(tmp, LossCurve.FileName), LossCurve.Format(_curve));
-                TrainingCheckpoint.WriteText(Path.Combine(tmp, TrainingCheckpoint.StateFile), State().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                AtomicFile.WriteAllText(Path.Combine(tmp, LossCurve.FileName), LossCurve.Format(_curve));
+                AtomicFile.WriteAllText(Path.Combine(tmp, TrainingCheckpoint.StateFile), State().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             });
         }
         finally
@@ -348,13 +349,6 @@ public sealed class Trainer : IDisposable
         if (_curve.Count != Step) throw new ArgumentException($"{folder}: the loss curve has {_curve.Count} rows for step {Step}");
         LastCheckpoint = folder;
         _progress.Line($"resumed from {folder} at step {Step} ({TokensSeen:N0} tokens seen)");
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + ".tmp";
-        TrainingCheckpoint.WriteText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
     }
 
     public void Dispose()

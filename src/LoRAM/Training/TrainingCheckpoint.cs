@@ -71,14 +71,6 @@ public static class TrainingCheckpoint
         for (int i = 0; i < all.Count - keep; i++) TryDelete(all[i].Folder);
     }
 
-    /// <summary>Writes a text file and flushes it to disk (inside a checkpoint's temporary folder).</summary>
-    public static void WriteText(string path, string text)
-    {
-        using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
-        fs.Write(new UTF8Encoding(false).GetBytes(text));
-        fs.Flush(flushToDisk: true);
-    }
-
     private static void TryDelete(string dir)
     {
         try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }

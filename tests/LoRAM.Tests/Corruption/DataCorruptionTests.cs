@@ -1,5 +1,4 @@
 using System.Text;
-using LoRAM.Cli;
 using LoRAM.Data;
 using LoRAM.Evaluation;
 using LoRAM.Llama.Tests.Support;

@@ -1,4 +1,3 @@
-using LoRAM.Cli;
 using LoRAM.Data;
 
 namespace LoRAM.Tests.Data;

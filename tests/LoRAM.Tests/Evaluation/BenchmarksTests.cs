@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Text.Json;
 using LoRAM.Autograd;
-using LoRAM.Cli;
 using LoRAM.Data;
 using LoRAM.Evaluation;
 using LoRAM.Llama.Model;
@@ -106,34 +104,5 @@ public sealed class BenchmarksTests : IDisposable
         Assert.Equal(6, score.Items);
         Assert.Equal(right / 6.0, score.Accuracy, 12);
         Assert.Equal(rightNorm / 6.0, score.AccuracyNorm, 12);
-    }
-
-    [Fact]
-    public void Loram_eval_reports_every_requested_set_in_json()
-    {
-        var model = Path.Combine(_dir, "model");
-        RandomLlama.Write(model);
-        var data = Path.Combine(_dir, "data");
-        var root = new RootCommand { DataCommand.Create(), EvalCommand.Create() };
-        int Run(StringWriter output, params string[] args) =>
-            root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
-        Assert.Equal(0, Run(new StringWriter(), "data", "--out", data, "--corpus-chars", "5000", "--instructions", "20", "--eval-size", "10"));
-
-        var output = new StringWriter();
-        Assert.Equal(0, Run(output, "eval", "--model", model, "--json", "--limit", "3", "--max-new-tokens", "8",
-            "--ppl", Path.Combine(data, "ppl-in.jsonl"), "--ppl", Path.Combine(data, "corpus.txt"),
-            "--mc", Path.Combine(data, "mc.jsonl"), "--math", Path.Combine(data, "math.jsonl"),
-            "--math-shots", Path.Combine(data, "math.jsonl"), "--shots", "1"));
-        using var json = JsonDocument.Parse(output.ToString());
-        var r = json.RootElement;
-        Assert.True(r.GetProperty("ppl").GetProperty("ppl-in.jsonl").GetProperty("perplexity").GetDouble() > 1);
-        Assert.True(r.GetProperty("ppl").GetProperty("corpus.txt").GetProperty("tokens").GetInt64() > 100);
-        Assert.Equal(3, r.GetProperty("mc").GetProperty("items").GetInt32());
-        Assert.InRange(r.GetProperty("mc").GetProperty("acc").GetDouble(), 0, 1);
-        Assert.Equal(3, r.GetProperty("math").GetProperty("items").GetInt32());
-        Assert.Equal(1, r.GetProperty("math").GetProperty("shots").GetInt32());
-        Assert.Equal(3, r.GetProperty("math").GetProperty("samples").GetArrayLength());
-
-        Assert.Throws<UserInputException>(() => Run(new StringWriter(), "eval", "--model", model));
     }
 }

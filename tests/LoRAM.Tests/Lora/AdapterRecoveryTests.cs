@@ -1,6 +1,4 @@
 using LoRAM.Llama.Tests.Support;
-using System.CommandLine;
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Lora;
@@ -29,8 +27,8 @@ public sealed class AdapterRecoveryTests : IDisposable
         _dir.Dispose();
     }
 
-    private static int Run(params string[] args) =>
-        new RootCommand { RecoverCommand.Create() }.Parse(args).Invoke(new InvocationConfiguration { Output = new StringWriter(), Error = new StringWriter(), EnableDefaultExceptionHandler = false });
+    private static RecoveryReport Recover(string pruned, string adapter, string original, string outDir, bool masked = false) =>
+        AdapterRecovery.Run(new RecoveryOptions { PrunedModel = pruned, Adapter = adapter, OriginalModel = original, Out = outDir, Masked = masked });
 
     /// <summary>Trains nothing, but gives A and B random values: an adapter that changes every targeted projection.</summary>
     private static void SaveRandomAdapter(LlamaModel model, string folder, int seed, Func<string, Tensor?>? masks = null)
@@ -64,7 +62,7 @@ public sealed class AdapterRecoveryTests : IDisposable
         }
 
         var recovered = Path.Combine(_dir.Path, "adapter-recovered");
-        Assert.Equal(0, Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", src, "--out", recovered));
+        Assert.Equal(Path.GetFullPath(recovered), Recover(prunedDir, adapterDir, src, recovered).OutFolder);
         var record = PruningRecord.LoadFor(prunedDir);
         var (config, weights) = HostWeights(src);
         using var zeroed = ModelFrom(config, StructuredPruningTests.ZeroRemovedUnits(weights, config, record), _cpu);
@@ -92,8 +90,8 @@ public sealed class AdapterRecoveryTests : IDisposable
             SaveRandomAdapter(pruned, adapterDir, 4, PruningMasks.Load(prunedDir, _cpu));
 
         string unmasked = Path.Combine(_dir.Path, "unmasked"), masked = Path.Combine(_dir.Path, "masked");
-        Assert.Equal(0, Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", src, "--out", unmasked));
-        Assert.Equal(0, Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", src, "--out", masked, "--recover", "masked"));
+        Assert.False(Recover(prunedDir, adapterDir, src, unmasked).Masked);
+        Assert.True(Recover(prunedDir, adapterDir, src, masked, masked: true).Masked);
         Assert.Equal(File.ReadAllBytes(Path.Combine(adapterDir, PeftAdapterFormat.WeightsFile)), File.ReadAllBytes(Path.Combine(unmasked, PeftAdapterFormat.WeightsFile)));
         Assert.False(File.Exists(Path.Combine(unmasked, MaskFile.FileName)));
 
@@ -120,7 +118,7 @@ public sealed class AdapterRecoveryTests : IDisposable
         using (var pruned = LlamaModel.Load(prunedDir, _cpu)) SaveRandomAdapter(pruned, adapterDir, 1);
         var other = Path.Combine(_dir.Path, "other");
         TinyLlama.Write(other, new TinyLlamaOptions { Layers = 4, KvHeads = 2, Intermediate = 64 });
-        var e = Assert.Throws<UserInputException>(() => Run("recover", "--pruned", prunedDir, "--adapter", adapterDir, "--model", other, "--out", Path.Combine(_dir.Path, "r")));
+        var e = Assert.Throws<UserInputException>(() => Recover(prunedDir, adapterDir, other, Path.Combine(_dir.Path, "r")));
         Assert.Contains("layer 0", e.Message);
         Assert.Contains("48 channels", e.Message);
         Assert.Contains("64", e.Message);

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using LoRAM.Autograd;
 using LoRAM.Autograd.Optim;
-using LoRAM.Cli;
 using LoRAM.Llama.Model;
 using LoRAM.Lora;
 using LoRAM.Tensors;

@@ -1,5 +1,4 @@
 using LoRAM.Llama.Tests.Support;
-using LoRAM.Cli;
 using LoRAM.Llama.Safetensors;
 using LoRAM.Pruning;
 using LoRAM.Tests.Support;

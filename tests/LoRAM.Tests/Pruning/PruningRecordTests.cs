@@ -1,6 +1,5 @@
 using LoRAM.Llama.Tests.Support;
 using System.Text.Json.Nodes;
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Pruning;
 using LoRAM.Tests.Support;

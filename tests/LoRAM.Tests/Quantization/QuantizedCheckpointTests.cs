@@ -3,7 +3,6 @@ using LoRAM.Llama.Tests.Support;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LoRAM.Cli;
 using LoRAM.Llama;
 using LoRAM.Llama.Safetensors;
 using LoRAM.Quantization;
@@ -30,7 +29,7 @@ public sealed class QuantizedCheckpointTests : IDisposable
     {
         string src = Path.Combine(_dir, "model"), dst = Path.Combine(_dir, "nf4");
         var config = TinyLlamaFolder.Write(src);
-        var report = QuantizeCommand.Run(src, dst, doubleQuant);
+        var report = ModelQuantizer.Run(new QuantizeOptions { Model = src, Out = dst, DoubleQuant = doubleQuant });
 
         Assert.True(QuantizedCheckpoint.IsQuantized(dst));
         Assert.False(QuantizedCheckpoint.IsQuantized(src));
@@ -94,9 +93,8 @@ public sealed class QuantizedCheckpointTests : IDisposable
     {
         string src = Path.Combine(_dir, "model"), dst = Path.Combine(_dir, "nf4");
         TinyLlamaFolder.Write(src);
-        var (code, output, _) = InProcessCli.Run(QuantizeCommand.Create(), "quantize", "--model", src, "--out", dst, "--double-quant", "--json");
-        Assert.Equal(0, code);
-        using var json = JsonDocument.Parse(output);
+        // The JSON `loram quantize --json` prints: the report as ReportJson writes it.
+        using var json = JsonDocument.Parse(ReportJson.Serialize(ModelQuantizer.Run(new QuantizeOptions { Model = src, Out = dst, DoubleQuant = true })));
         var r = json.RootElement;
         Assert.True(r.GetProperty("double_quant").GetBoolean());
         long codes = r.GetProperty("code_bytes").GetInt64(), absmax = r.GetProperty("absmax_bytes").GetInt64();
@@ -112,7 +110,7 @@ public sealed class QuantizedCheckpointTests : IDisposable
     {
         string src = Path.Combine(_dir, "model"), dst = Path.Combine(_dir, "nf4");
         TinyLlamaFolder.Write(src);
-        QuantizeCommand.Run(src, dst, doubleQuant: broken == "absmax");
+        ModelQuantizer.Run(new QuantizeOptions { Model = src, Out = dst, DoubleQuant = broken == "absmax" });
         string victim = LlamaTensorNames.Up(1), tensor = broken == "codes" ? victim : victim + ".absmax";
         string path = Path.Combine(dst, ModelFolder.Weights);
         Rewrite(path, tensor);
@@ -128,7 +126,7 @@ public sealed class QuantizedCheckpointTests : IDisposable
     [Fact]
     public void A_missing_model_folder_is_a_user_error()
     {
-        var e = Assert.Throws<UserInputException>(() => QuantizeCommand.Run(Path.Combine(_dir, "nope"), Path.Combine(_dir, "out"), false));
+        var e = Assert.Throws<UserInputException>(() => ModelQuantizer.Run(new QuantizeOptions { Model = Path.Combine(_dir, "nope"), Out = Path.Combine(_dir, "out") }));
         Assert.Contains("nope", e.Message);
     }
 

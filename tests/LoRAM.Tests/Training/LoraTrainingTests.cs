@@ -69,16 +69,16 @@ public sealed class LoraTrainingTests : IDisposable
             Model = Model(), Data = Instructions(64), Out = outDir, Steps = 16, Batch = 4, MicroBatch = 2, MaxLength = 256,
             LearningRate = 1e-2, Nf4 = nf4, Eval = Instructions(8, "eval.jsonl"), EvalEvery = 8, EvalItems = 8, LogEvery = 100,
         }, _cpu, LineProgress.None);
-        Assert.True(report["completed"]!.GetValue<bool>());
-        double first = report["first_loss"]!.GetValue<double>(), last = report["final_loss"]!.GetValue<double>();
+        Assert.True(report.Completed);
+        double first = report.FirstLoss, last = report.FinalLoss;
         Assert.True(last < 0.9 * first, $"loss {first:F3} → {last:F3}");
-        Assert.Equal(nf4, report["nf4"]!.GetValue<bool>());
+        Assert.Equal(nf4, report.Nf4);
         Assert.True(File.Exists(Path.Combine(outDir, "loss.csv")));
 
         using var model = LlamaModel.Load(Model(), _cpu);
         using var adapter = LoraAdapter.Load(outDir, model);
         Assert.Equal(2 * 7, adapter.Layers.Count);
-        Assert.Equal(report["adapter_parameters"]!.GetValue<long>(), adapter.ParameterCount);
+        Assert.Equal(report.AdapterParameters, adapter.ParameterCount);
         Assert.Contains(adapter.Layers, l => l.Layer.B.Value.ToFloatArray().Any(v => v != 0));   // B moved off zero
     }
 
@@ -94,7 +94,7 @@ public sealed class LoraTrainingTests : IDisposable
         string straight = Path.Combine(_dir.Path, "straight"), resumed = Path.Combine(_dir.Path, "resumed");
         LoraTraining.Run(Options(straight), _cpu, LineProgress.None);
         var stopped = LoraTraining.Run(Options(resumed) with { StopAfterStep = 4 }, _cpu, LineProgress.None);
-        Assert.False(stopped["completed"]!.GetValue<bool>());
+        Assert.False(stopped.Completed);
         LoraTraining.Run(Options(resumed) with { Resume = true }, _cpu, LineProgress.None);
         Assert.Equal(File.ReadAllBytes(Path.Combine(straight, PeftAdapterFormat.WeightsFile)), File.ReadAllBytes(Path.Combine(resumed, PeftAdapterFormat.WeightsFile)));
         // Step, tokens, loss, lr and gradient norm agree exactly (the remaining columns are timings).

@@ -137,7 +137,7 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
         Assert.True(Math.Abs(nf4 - full) < 0.05 * full, $"NLL {full:F4} (F32) vs {nf4:F4} (NF4)");
 
         using (var cpu = new CpuBackend(1))
-        using (var llama = CommonOptions.LoadModel(quantized, cpu))
+        using (var llama = ModelLoader.Load(quantized, cpu))
             Assert.All(llama.Layers.SelectMany(l => l.Projections), p => Assert.IsType<LoRAM.Quantization.Nf4FrozenWeight>(((FrozenLinear)p.Layer).Weight));
         Assert.Equal(0, Run("generate", "--model", quantized, "--prompt", "Hi", "--max-new-tokens", "4").Code);
     }

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using LoRAM.Data;
 using LoRAM.Training;
+using LoRAM.Tests.Training;
 
-namespace LoRAM.Tests.Training;
+namespace LoRAM.Tests.Cli;
 
 /// <summary><c>loram pretrain</c> in a real child process, killed mid-run and resumed with <c>--resume</c>: the loss
 /// curve and the final weights equal an uninterrupted run's exactly.</summary>

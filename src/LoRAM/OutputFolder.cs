@@ -1,4 +1,4 @@
-namespace LoRAM.Cli;
+namespace LoRAM;
 
 /// <summary>Pre-flight checks of an output folder, run before long work starts, so that a read-only folder, a file
 /// where a folder should be or a full disk is reported in one line at once rather than after an hour of training.</summary>

@@ -19,7 +19,7 @@ public sealed class DataCommandTests : IDisposable
         var dir = Path.Combine(_dir, "out");
         var (code, output, _) = Run("data", "--out", dir, "--seed", "3", "--corpus-chars", "50000", "--instructions", "400", "--eval-size", "40", "--json");
         Assert.Equal(0, code);
-        Assert.Equal(DataCommand.FileNames.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order()!); // no .tmp left behind
+        Assert.Equal(DataGeneration.FileNames.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order()!); // no .tmp left behind
 
         using var summary = JsonDocument.Parse(output);
         Assert.Equal(400, summary.RootElement.GetProperty("instructions").GetInt32());
@@ -42,7 +42,7 @@ public sealed class DataCommandTests : IDisposable
         var (code, text, _) = Run("data", "--out", Path.Combine(_dir, "b"), "--corpus-chars", "20000", "--instructions", "100", "--eval-size", "20");
         Assert.Equal(0, code);
         Assert.Contains("corpus.txt", text);
-        foreach (var f in DataCommand.FileNames)
+        foreach (var f in DataGeneration.FileNames)
             Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "a", f)), File.ReadAllBytes(Path.Combine(_dir, "b", f)));
     }
 

@@ -64,7 +64,7 @@ public sealed class PretrainCommandTests : IDisposable
         Assert.True(r.GetProperty("final_loss").GetDouble() < r.GetProperty("first_loss").GetDouble());
         Assert.True(r.GetProperty("final_eval_loss").GetDouble() > 0);
         Assert.True(r.GetProperty("peak_memory_bytes").GetProperty("OptimizerState").GetInt64() > 0);
-        Assert.Equal(output.Trim(), File.ReadAllText(Path.Combine(outDir, PretrainCommand.ReportFile)).Trim());
+        Assert.Equal(output.Trim(), File.ReadAllText(Path.Combine(outDir, LoRAM.Training.Pretraining.ReportFile)).Trim());
 
         var curve = LossCurve.Read(Path.Combine(outDir, LossCurve.FileName));
         Assert.Equal(Enumerable.Range(1, 12), curve.Select(c => c.Step));

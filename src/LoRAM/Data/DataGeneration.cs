@@ -1,0 +1,64 @@
+using System.Diagnostics;
+
+namespace LoRAM.Data;
+
+/// <summary>What <c>loram data</c> is told: where to write, the seed, and how much of each set.</summary>
+public sealed record DataOptions
+{
+    public required string Out { get; init; }
+    /// <summary>Seed of the world and of every generator.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Size of corpus.txt in characters (= tokens for a byte-level model).</summary>
+    public long CorpusChars { get; init; } = 2_000_000;
+    /// <summary>Number of training instructions.</summary>
+    public int Instructions { get; init; } = 20_000;
+    /// <summary>Items per evaluation set (at most).</summary>
+    public int EvalSize { get; init; } = 200;
+}
+
+/// <summary>What <see cref="DataGeneration.Run"/> wrote.</summary>
+public sealed record DataReport(string Directory, int Seed, int People, int Places, int CorpusDocuments, long CorpusChars,
+    int Instructions, int PplIn, int PplOut, int MultipleChoice, int Math, double Seconds);
+
+/// <summary>
+/// The embedded default's data of a seed — corpus.txt, instructions.jsonl and the four evaluation sets — written into
+/// a folder, each file atomically. See src/LoRAM/Data/README.md for the formats.
+/// </summary>
+public static class DataGeneration
+{
+    public const string Corpus = "corpus.txt", Instructions = "instructions.jsonl", PplIn = "ppl-in.jsonl", PplOut = "ppl-out.jsonl",
+        MultipleChoice = "mc.jsonl", Math = "math.jsonl";
+
+    public static readonly IReadOnlyList<string> FileNames = [Corpus, Instructions, PplIn, PplOut, MultipleChoice, Math];
+
+    public static DataReport Run(DataOptions o)
+    {
+        if (o.CorpusChars < 0) throw new UserInputException($"--corpus-chars must be 0 or more, got {o.CorpusChars}");
+        if (o.Instructions < 0) throw new UserInputException($"--instructions must be 0 or more, got {o.Instructions}");
+        if (o.EvalSize < 1) throw new UserInputException($"--eval-size must be 1 or more, got {o.EvalSize}");
+        string dir = o.Out;
+        if (File.Exists(dir)) throw new UserInputException($"{dir}: is a file, --out needs a folder");
+        OutputFolder.EnsureWritable(dir);   // before the world is generated, not after
+
+        var clock = Stopwatch.StartNew();
+        var world = World.Generate(o.Seed);
+        try
+        {
+            int docs = 0;
+            long chars = PlainTextCorpus.Write(Path.Combine(dir, Corpus),
+                new CorpusGenerator(world, o.Seed).Documents(o.CorpusChars).Select(d => { docs++; return d; }));
+            AlpacaFile.Write(Path.Combine(dir, Instructions), new InstructionGenerator(world, o.Seed).Generate(o.Instructions));
+            var eval = EvaluationSets.Generate(world, o.Seed, o.EvalSize);
+            AlpacaFile.Write(Path.Combine(dir, PplIn), eval.InDomain);
+            AlpacaFile.Write(Path.Combine(dir, PplOut), eval.OutOfDomain);
+            MultipleChoiceFile.Write(Path.Combine(dir, MultipleChoice), eval.MultipleChoice);
+            Gsm8kFile.Write(Path.Combine(dir, Math), eval.Math);
+            return new DataReport(Path.GetFullPath(dir), o.Seed, world.People.Count, world.Places.Count, docs, chars, o.Instructions,
+                eval.InDomain.Count, eval.OutOfDomain.Count, eval.MultipleChoice.Count, eval.Math.Count, clock.Elapsed.TotalSeconds);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserInputException($"{dir}: cannot write the data files ({e.Message})", e);
+        }
+    }
+}

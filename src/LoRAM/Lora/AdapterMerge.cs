@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using LoRAM.Llama;
+using LoRAM.Tensors;
+
+namespace LoRAM.Lora;
+
+/// <summary>What <c>loram merge</c> is told: a base model, an adapter made for it, and where the merged model goes.</summary>
+public sealed record MergeOptions
+{
+    /// <summary>Base model folder the adapter was made for (for LoRAM: the original, unpruned model).</summary>
+    public required string Model { get; init; }
+    /// <summary>PEFT LoRA adapter folder (for LoRAM: the recovered adapter).</summary>
+    public required string Adapter { get; init; }
+    /// <summary>Folder for the merged model (must be missing or empty).</summary>
+    public required string Out { get; init; }
+}
+
+/// <summary>What a merge did.</summary>
+public sealed record MergeReport(string OutDir, int MergedModules, long AdapterParameters, double Seconds);
+
+/// <summary>Folds a LoRA adapter into its base model, W = W0 + s·B·A, and writes a plain Hugging Face folder, whole or not at all.</summary>
+public static class AdapterMerge
+{
+    public static MergeReport Run(MergeOptions o, Backend backend)
+    {
+        var clock = Stopwatch.StartNew();
+        if (Directory.Exists(o.Out) && Directory.EnumerateFileSystemEntries(o.Out).Any())
+            throw new UserInputException($"{o.Out}: already exists and is not empty; choose another --out");
+        if (File.Exists(o.Out)) throw new UserInputException($"{o.Out}: is a file, --out needs a folder");
+        if (!Directory.Exists(o.Adapter)) throw new UserInputException($"{o.Adapter}: no such adapter folder");
+        if (Quantization.QuantizedCheckpoint.IsQuantized(o.Model))
+            throw new UserInputException($"{o.Model}: is NF4-quantized; merge into the original (dense) model, as LoRAM does");
+
+        using var llama = ModelLoader.Load(o.Model, backend);
+        var lora = LoraAdapter.Load(o.Adapter, llama);
+        int merged = lora.Layers.Count;
+        long adapterParams = lora.ParameterCount;
+        lora.MergeAndDetach();
+
+        var full = Path.GetFullPath(o.Out);
+        try { AtomicFolder.Write(full, tmp => { llama.Save(tmp, tokenizerFrom: o.Model); return 0; }); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserInputException($"{o.Out}: cannot write the merged model ({e.Message})", e);
+        }
+        return new MergeReport(full, merged, adapterParams, clock.Elapsed.TotalSeconds);
+    }
+}

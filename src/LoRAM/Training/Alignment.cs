@@ -1,0 +1,73 @@
+using LoRAM.Llama;
+using LoRAM.Llama.Model;
+using LoRAM.Lora;
+using LoRAM.Progress;
+using LoRAM.Pruning;
+using LoRAM.Tensors;
+
+namespace LoRAM.Training;
+
+/// <summary>What <c>loram align</c> is told: the pruned model and the corpus schedule. Its defaults differ from
+/// pre-training's where the weights are already trained: a lower learning rate, BF16 output.</summary>
+public sealed record AlignmentOptions : CorpusTrainingOptions
+{
+    /// <summary>The pruned model folder to align.</summary>
+    public required string Model { get; init; }
+
+    public AlignmentOptions()
+    {
+        LearningRate = 5e-4;
+        SaveDType = DType.BF16;
+        EvalEvery = 0;
+    }
+}
+
+/// <summary>
+/// Alignment, the paper's Eq. (8): a short continual pre-training of the pruned model W0^P on a general corpus with
+/// teacher forcing, min_W Σ_t −log p(x_t | x_&lt;t; W), starting from W0^P, so that the pruned model's knowledge is
+/// consistent with the original's before LoRA trains on it. The same loop as pre-training (<see cref="CorpusTraining"/>),
+/// started from the pruned weights. A model pruned non-structurally stays pruned: after every update each masked
+/// weight is projected back onto its sparsity pattern, W ← W ⊙ M (projected gradient descent). The pruning record and
+/// masks travel with the aligned model, so recovery and masked LoRA work on it as on the pruned folder.
+/// </summary>
+public static class Alignment
+{
+    public static CorpusTrainingReport Run(AlignmentOptions o, Backend backend, IProgressReporter progress)
+    {
+        if (!File.Exists(Path.Combine(o.Model, ModelFolder.Config))) throw new UserInputException($"{o.Model}: not a model folder (no config.json)");
+        var config = Pretraining.LoadConfig(Path.Combine(o.Model, ModelFolder.Config));
+        var job = new CorpusTraining.Job("align", config, Path.GetFullPath(o.Model), (b, options) => ModelLoader.Load(o.Model, b, options))
+        {
+            Prepare = (model, trainer) => ProjectOntoMasks(o.Model, model, trainer),
+            WriteSideFiles = folder => CopyModelSideFiles(o.Model, folder),
+        };
+        return CorpusTraining.Run(o, job, backend, progress);
+    }
+
+    /// <summary>W ← W ⊙ M after every optimizer step, for each projection the folder's masks cover; null when it has none.
+    /// Disposing the result frees the masks.</summary>
+    private static IDisposable? ProjectOntoMasks(string folder, LlamaModel model, Trainer trainer)
+    {
+        var masks = PruningMasks.Load(folder, model.Backend);
+        if (masks is null) return null;
+        var masked = model.Projections()
+            .Select(p => (Layer: p.Layer as TrainableLinear, Mask: masks(p.Path)))
+            .Where(p => p.Layer is not null && p.Mask is not null).Select(p => (Weight: p.Layer!.Weight.Value, Mask: p.Mask!)).ToList();
+        if (masked.Count == 0) return null;
+        trainer.AfterStep = _ => { foreach (var (w, m) in masked) model.Backend.Mul(w, m, w); };
+        return new MaskSet(masked.Select(p => p.Mask).ToList());
+    }
+
+    private sealed class MaskSet(List<Tensor> masks) : IDisposable
+    {
+        public void Dispose() { foreach (var m in masks) m.Dispose(); }
+    }
+
+    /// <summary>The tokenizer, pruning record and masks of the source model travel with the aligned one.</summary>
+    private static void CopyModelSideFiles(string from, string to)
+    {
+        ModelFolder.CopyTokenizerFiles(from, to);
+        foreach (var name in new[] { PruningRecord.FileName, MaskFile.FileName })
+            if (File.Exists(Path.Combine(from, name))) AtomicFile.Copy(Path.Combine(from, name), Path.Combine(to, name));
+    }
+}

@@ -1,0 +1,248 @@
+using System.Globalization;
+using LoRAM.Autograd;
+using LoRAM.Llama;
+using LoRAM.Llama.Model;
+using LoRAM.Llama.Tokenization;
+using LoRAM.Progress;
+using LoRAM.Tensors;
+using LoRAM.Tensors.Cpu;
+
+namespace LoRAM.Training;
+
+/// <summary>
+/// The settings full-parameter training on a plain-text corpus shares — pre-training (<see cref="Pretraining"/>) and
+/// alignment (<see cref="Alignment"/>, Eq. 8) — with the defaults of pre-training; alignment overrides its own.
+/// </summary>
+public abstract record CorpusTrainingOptions
+{
+    /// <summary>Corpus: plain text, documents separated by blank lines.</summary>
+    public required string Data { get; init; }
+    /// <summary>Training tokens; steps = ceil(tokens / (batch × seq-len)).</summary>
+    public required long Tokens { get; init; }
+    /// <summary>Output folder: the trained model (HF layout), loss.csv, report.json, checkpoints/.</summary>
+    public required string Out { get; init; }
+    public int SeqLen { get; init; } = 256;
+    /// <summary>Sequences per optimizer step.</summary>
+    public int Batch { get; init; } = 16;
+    /// <summary>Sequences per forward/backward pass (gradient accumulation); 0 = the whole batch.</summary>
+    public int MicroBatch { get; init; }
+    /// <summary>Peak learning rate (AdamW).</summary>
+    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>The cosine decay ends at lr × this.</summary>
+    public double MinLrRatio { get; init; } = 0.1;
+    /// <summary>Warm-up steps; null = 5 % of the steps.</summary>
+    public int? Warmup { get; init; }
+    /// <summary>AdamW weight decay on matrices (not on norms).</summary>
+    public double WeightDecay { get; init; } = 0.1;
+    /// <summary>Global gradient-norm clip (0 = none).</summary>
+    public double Clip { get; init; } = 1.0;
+    /// <summary>Seed of the initialisation and the data order.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Checkpoint every N steps (0 = only at the end).</summary>
+    public int CheckpointEvery { get; init; } = 100;
+    public int KeepCheckpoints { get; init; } = 2;
+    /// <summary>Held-out loss every N steps (0 = only at the end).</summary>
+    public int EvalEvery { get; init; } = 100;
+    /// <summary>Windows at the end of the corpus held out for the eval loss (0 = none).</summary>
+    public int EvalSequences { get; init; } = 16;
+    public int LogEvery { get; init; } = 10;
+    /// <summary>Continue from the newest checkpoint in <see cref="Out"/> (same settings as the first run).</summary>
+    public bool Resume { get; init; }
+    /// <summary>Dtype of the saved weights: F32 or BF16.</summary>
+    public DType SaveDType { get; init; } = DType.F32;
+    /// <summary>Recompute each layer in the backward pass (less activation memory).</summary>
+    public bool CheckpointLayers { get; init; }
+    /// <summary>Stop after this many seconds with a checkpoint (continue later with resume); 0 = none.</summary>
+    public double TimeLimitSeconds { get; init; }
+    /// <summary>Time every op (forward and backward) and add the table to the report.</summary>
+    public bool Profile { get; init; }
+}
+
+/// <summary>What a pre-training or alignment run did (also OUT/report.json).</summary>
+public sealed record CorpusTrainingReport
+{
+    public required string Out { get; init; }
+    /// <summary>The config trained from: a path or embedded name (pre-training), the source folder (alignment).</summary>
+    public required string Config { get; init; }
+    public required long Parameters { get; init; }
+    public required string Device { get; init; }
+    public int? Threads { get; init; }
+    public int Seed { get; init; }
+    public int SeqLen { get; init; }
+    public int Batch { get; init; }
+    public int MicroBatch { get; init; }
+    public bool Completed { get; init; }
+    public int Steps { get; init; }
+    public int PlannedSteps { get; init; }
+    public long TokensSeen { get; init; }
+    public double Lr { get; init; }
+    public int Warmup { get; init; }
+    public double Seconds { get; init; }
+    public double TokensPerS { get; init; }
+    public double? SteadyTokensPerS { get; init; }
+    public double CpuSeconds { get; init; }
+    public double TokensPerCpuS { get; init; }
+    public double FirstLoss { get; init; }
+    public double FinalLoss { get; init; }
+    public double? FinalEvalLoss { get; init; }
+    public required IReadOnlyDictionary<string, long> PeakMemoryBytes { get; init; }
+    public long PeakBackendBytes { get; init; }
+    public string LossCurve { get; init; } = Training.LossCurve.FileName;
+    public string? LastCheckpoint { get; init; }
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, OpTiming>? OpProfile { get; init; }
+}
+
+/// <summary>Seconds one op spent forward and backward, and how often it ran forward.</summary>
+public sealed record OpTiming(double ForwardS, double BackwardS, long Calls);
+
+/// <summary>
+/// The loop both corpus jobs share: checks the settings before any long work, tokenizes the corpus (byte tokenizer)
+/// into packed windows, trains every weight of the model with <see cref="Trainer"/>, saves the model and report.json.
+/// </summary>
+internal static class CorpusTraining
+{
+    public const string ReportFile = "report.json";
+
+    /// <summary>A model to train and what the job adds around the run.</summary>
+    internal sealed record Job(string Name, LlamaConfig Config, string ConfigLabel, Func<Backend, LlamaModelOptions, LlamaModel> CreateModel)
+    {
+        /// <summary>Called once the trainer exists (alignment installs its projection here); returns what to dispose after the run.</summary>
+        public Func<LlamaModel, Trainer, IDisposable?>? Prepare { get; init; }
+        /// <summary>Files the finished model folder gets besides weights, config and tokenizer.</summary>
+        public Action<string>? WriteSideFiles { get; init; }
+    }
+
+    public static CorpusTrainingReport Run(CorpusTrainingOptions a, Job job, Backend backend, IProgressReporter progress)
+    {
+        // ---- check the input before any long work ----
+        if (a.Tokens < 1) throw new UserInputException($"--tokens must be at least 1, got {a.Tokens}");
+        if (a.SeqLen < 2) throw new UserInputException($"--seq-len must be at least 2, got {a.SeqLen}");
+        if (a.Batch < 1) throw new UserInputException($"--batch must be at least 1, got {a.Batch}");
+        if (a.MicroBatch < 0 || (a.MicroBatch > 0 && a.Batch % a.MicroBatch != 0))
+            throw new UserInputException($"--micro-batch {a.MicroBatch} must divide --batch {a.Batch} (or be 0 for the whole batch)");
+        if (a.TimeLimitSeconds < 0) throw new UserInputException($"--time-limit must be 0 or more seconds, got {a.TimeLimitSeconds}");
+        if (a.EvalSequences < 0) throw new UserInputException($"--eval-sequences must be 0 or more, got {a.EvalSequences}");
+        if (a.SaveDType is not (DType.F32 or DType.BF16)) throw new UserInputException($"--dtype must be f32 or bf16, got '{a.SaveDType}'");
+        var config = job.Config;
+        var tokenizer = new ByteTokenizer();
+        if (config.VocabSize < tokenizer.VocabSize)
+            throw new UserInputException($"{job.ConfigLabel}: vocab_size {config.VocabSize} is smaller than the byte tokenizer's {tokenizer.VocabSize}");
+        if (a.SeqLen > config.MaxPositionEmbeddings)
+            throw new UserInputException($"--seq-len {a.SeqLen} exceeds the config's max_position_embeddings {config.MaxPositionEmbeddings}");
+        if (!File.Exists(a.Data)) throw new UserInputException($"{a.Data}: no such corpus file");
+        if (File.Exists(a.Out)) throw new UserInputException($"{a.Out}: is a file, --out needs a folder");
+        string checkpoints = Path.Combine(a.Out, TrainingCheckpoint.FolderName);
+        string? resumeFrom = TrainingCheckpoint.Latest(checkpoints);
+        if (a.Resume && resumeFrom is null) throw new UserInputException($"{a.Out}: --resume given but there is no checkpoint in {checkpoints}");
+        if (!a.Resume && resumeFrom is not null) throw new UserInputException($"{a.Out}: already holds checkpoints; pass --resume to continue, or choose another folder");
+        OutputFolder.EnsureWritable(a.Out);
+
+        var stream = PackedCorpus.Tokenize(Data.PlainTextCorpus.Load(a.Data), tokenizer);
+        PackedCorpus corpus;
+        try { corpus = new PackedCorpus(stream, a.SeqLen, a.Seed, a.EvalSequences); }
+        catch (ArgumentException e) { throw new UserInputException($"{a.Data}: {e.Message}", e); }
+
+        long perStep = (long)a.Batch * a.SeqLen;
+        int steps = checked((int)((a.Tokens + perStep - 1) / perStep));
+        var options = new TrainerOptions
+        {
+            Steps = steps, BatchSequences = a.Batch, MicroBatchSequences = a.MicroBatch, LearningRate = a.LearningRate, MinLrRatio = a.MinLrRatio,
+            WarmupSteps = a.Warmup ?? Math.Max(steps / 20, steps > 1 ? 1 : 0), WeightDecay = a.WeightDecay, ClipNorm = a.Clip, Seed = a.Seed,
+            OutputFolder = a.Out, CheckpointEvery = a.CheckpointEvery, KeepCheckpoints = a.KeepCheckpoints,
+            EvalEvery = a.EvalSequences > 0 ? a.EvalEvery : 0, LogEvery = a.LogEvery,
+            TimeLimit = a.TimeLimitSeconds > 0 ? TimeSpan.FromSeconds(a.TimeLimitSeconds) : null,
+        };
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+        if (options.EvalEvery == 0 && a.EvalSequences > 0) options = options with { EvalEvery = steps };
+
+        using var model = job.CreateModel(backend, new LlamaModelOptions { Trainable = true, CheckpointLayers = a.CheckpointLayers });
+        var ledger = new MemoryLedger();
+        model.RegisterMemory(ledger);
+        var trainable = new TrainableModel
+        {
+            Parameters = model.Parameters().ToList(),
+            Forward = (tape, ids) => model.Forward(tape, ids),
+            WriteFolderFiles = folder => WriteModelFiles(config, folder),
+        };
+        progress.Line(string.Create(CultureInfo.InvariantCulture,
+            $"{job.Name}: {config.ParameterCount():N0} parameters ({config.NumHiddenLayers} layers, d {config.HiddenSize}, heads {config.NumAttentionHeads}/{config.NumKeyValueHeads} kv) " +
+            $"on {backend.Name}; corpus {corpus.StreamTokens:N0} tokens ({corpus.TrainingWindows:N0} windows of {a.SeqLen}, {a.EvalSequences} held out); " +
+            $"{steps} steps × {a.Batch} × {a.SeqLen} tokens, micro-batch {options.MicroBatch}, lr {a.LearningRate:G3}, warm-up {options.WarmupSteps}"));
+        using var trainer = new Trainer(backend, trainable, corpus, options, ledger, progress) { Name = job.Name };
+        var profiler = a.Profile ? new OpProfiler() : null;
+        trainer.Profiler = profiler;
+        if (a.EvalSequences > 0) trainer.Evaluate = () => HeldOutLoss(model, corpus, options.MicroBatch);
+        if (resumeFrom is not null)
+        {
+            try { trainer.ResumeFrom(resumeFrom); }
+            catch (ArgumentException e) { throw new UserInputException($"cannot resume: {e.Message}", e); }
+        }
+        // CPU time beside wall time: on a shared machine, tokens per CPU-second is the figure that does not
+        // depend on what else is running (for one thread it is the uncontended single-core throughput).
+        var cpuBefore = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+        TrainingSummary summary;
+        using (job.Prepare?.Invoke(model, trainer))
+            summary = trainer.Run();
+        double cpuSeconds = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+
+        // A time-boxed run that stopped early leaves its checkpoint, not a final model.
+        if (summary.Completed)
+        {
+            model.Save(a.Out, a.SaveDType);
+            WriteModelFiles(config, a.Out, configToo: false);
+            job.WriteSideFiles?.Invoke(a.Out);
+        }
+        Dictionary<string, OpTiming>? ops = null;
+        if (profiler is not null)
+        {
+            ops = [];
+            progress.Line($"op profile ({profiler.Total.TotalSeconds:F1} s in ops):");
+            foreach (var e in profiler.Entries)
+            {
+                ops[e.Op] = new OpTiming(e.Forward.TotalSeconds, e.Backward.TotalSeconds, e.ForwardCalls);
+                progress.Line(string.Create(CultureInfo.InvariantCulture,
+                    $"  {e.Op,-24} forward {e.Forward.TotalSeconds,8:F2} s  backward {e.Backward.TotalSeconds,8:F2} s  {100 * e.Total / profiler.Total,5:F1} %"));
+            }
+        }
+        var report = new CorpusTrainingReport
+        {
+            Out = Path.GetFullPath(a.Out), Config = job.ConfigLabel, Parameters = config.ParameterCount(), Device = backend.Name,
+            Threads = backend is CpuBackend cpu ? cpu.Threads : null, Seed = a.Seed, SeqLen = a.SeqLen, Batch = options.BatchSequences,
+            MicroBatch = options.MicroBatch, Completed = summary.Completed, Steps = summary.Steps, PlannedSteps = options.Steps,
+            TokensSeen = summary.TokensSeen, Lr = options.LearningRate, Warmup = options.WarmupSteps, Seconds = summary.Seconds,
+            TokensPerS = summary.TokensPerSecond, SteadyTokensPerS = summary.SteadyTokensPerSecond, CpuSeconds = cpuSeconds,
+            TokensPerCpuS = summary.TokensThisRun / Math.Max(cpuSeconds, 1e-9), FirstLoss = summary.FirstLoss, FinalLoss = summary.FinalLoss,
+            FinalEvalLoss = summary.FinalEvalLoss, PeakMemoryBytes = summary.PeakMemory, PeakBackendBytes = summary.PeakBackendBytes,
+            LastCheckpoint = summary.LastCheckpoint, OpProfile = ops,
+        };
+        AtomicFile.WriteAllText(Path.Combine(a.Out, ReportFile), ReportJson.Serialize(report));
+        return report;
+    }
+
+    /// <summary>config.json and the byte tokenizer's loram_tokenizer.json: with the weights, a loadable model folder.</summary>
+    private static void WriteModelFiles(LlamaConfig config, string folder, bool configToo = true)
+    {
+        if (configToo) config.Save(Path.Combine(folder, ModelFolder.Config));
+        File.WriteAllText(Path.Combine(folder, ByteTokenizer.FileName), "{\"type\": \"byte\"}\n");
+    }
+
+    /// <summary>Mean next-token loss over the held-out windows (all full, so the mean of window means is the token mean).</summary>
+    internal static double HeldOutLoss(LlamaModel model, PackedCorpus corpus, int batch)
+    {
+        double sum = 0;
+        long tokens = 0;
+        foreach (var b in corpus.HeldOut(batch))
+        {
+            using var tape = new Tape(model.Backend);
+            using var _ = tape.NoGrad();
+            using var ids = Tensor.FromArray(model.Backend, b.Inputs, b.Sequences, b.Length);
+            using var targets = Tensor.FromArray(model.Backend, b.Targets, b.Sequences, b.Length);
+            int n = b.TrainedTokens;
+            sum += (double)tape.CrossEntropy(model.Forward(tape, ids), targets).Item() * n;
+            tokens += n;
+        }
+        return sum / tokens;
+    }
+}
