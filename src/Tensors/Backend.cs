@@ -214,9 +214,6 @@ public abstract class Backend : IDisposable
     // ==== row reductions (x viewed as [Rows, Cols]; y has Rows elements) ========================
 
     public abstract void RowSum(Tensor x, Tensor y);
-    public abstract void RowMax(Tensor x, Tensor y);
-    /// <summary>y[r] = mean over columns of x[r, c]².</summary>
-    public abstract void RowMeanSquare(Tensor x, Tensor y);
     /// <summary>Σ x² over every element, accumulated in double (global gradient norm, NaN detection).</summary>
     public abstract double SumSquares(Tensor x);
 

@@ -179,8 +179,6 @@ public sealed class ReferenceBackend : Backend
     }
 
     public override void RowSum(Tensor x, Tensor y) => Rowwise(x, y, row => row.Sum(v => (double)v));
-    public override void RowMax(Tensor x, Tensor y) => Rowwise(x, y, row => row.Max());
-    public override void RowMeanSquare(Tensor x, Tensor y) => Rowwise(x, y, row => row.Sum(v => (double)v * v) / row.Length);
     public override double SumSquares(Tensor x) => F(x).ToArray().Sum(v => (double)v * v);
 
     public override void Softmax(Tensor x, Tensor y)

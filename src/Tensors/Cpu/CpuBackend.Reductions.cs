@@ -6,9 +6,18 @@ namespace LoRAM.Tensors.Cpu;
 // Row reductions: x viewed as [Rows, Cols], one output per row; threads take contiguous blocks of rows.
 public sealed unsafe partial class CpuBackend
 {
-    public override void RowSum(Tensor x, Tensor y) => PerRow(x, y, "RowSum", static row => TensorPrimitives.Sum(row));
-    public override void RowMax(Tensor x, Tensor y) => PerRow(x, y, "RowMax", static row => TensorPrimitives.Max(row));
-    public override void RowMeanSquare(Tensor x, Tensor y) => PerRow(x, y, "RowMeanSquare", static row => TensorPrimitives.SumOfSquares(row) / row.Length);
+    public override void RowSum(Tensor x, Tensor y)
+    {
+        RequireF32(x, "RowSum");
+        int rows = x.Rows, cols = x.Cols;
+        if (y.Length != rows) throw new ArgumentException($"RowSum: {y} should have {rows} elements for {x}");
+        if (cols == 0) throw new ArgumentException($"RowSum: rows of {x} are empty");
+        float* px = Ptr<float>(x), py = Ptr<float>(y);
+        ForRange(rows, cols, (s, e) =>
+        {
+            for (int r = s; r < e; r++) py[r] = TensorPrimitives.Sum(new ReadOnlySpan<float>(px + (long)r * cols, cols));
+        });
+    }
 
     /// <summary>Σ x² in double: each thread widens its range to double lanes, and the partial sums add in double,
     /// so a global gradient norm over billions of elements keeps its digits (and a NaN or ∞ shows through).</summary>
@@ -32,20 +41,5 @@ public sealed unsafe partial class CpuBackend
             lock (gate) total += sum;
         });
         return total;
-    }
-
-    private delegate float RowReduction(ReadOnlySpan<float> row);
-
-    private void PerRow(Tensor x, Tensor y, string kernel, RowReduction reduce)
-    {
-        RequireF32(x, kernel);
-        int rows = x.Rows, cols = x.Cols;
-        if (y.Length != rows) throw new ArgumentException($"{kernel}: {y} should have {rows} elements for {x}");
-        if (cols == 0) throw new ArgumentException($"{kernel}: rows of {x} are empty");
-        float* px = Ptr<float>(x), py = Ptr<float>(y);
-        ForRange(rows, cols, (s, e) =>
-        {
-            for (int r = s; r < e; r++) py[r] = reduce(new ReadOnlySpan<float>(px + (long)r * cols, cols));
-        });
     }
 }
