@@ -6,12 +6,9 @@ namespace LoRAM.Tensors.Cpu;
 // Row reductions: x viewed as [Rows, Cols], one output per row; threads take contiguous blocks of rows.
 public sealed unsafe partial class CpuBackend
 {
-    public override void RowSum(Tensor x, Tensor y)
+    protected override void RowSumCore(Tensor x, Tensor y)
     {
-        RequireF32(x, "RowSum");
         int rows = x.Rows, cols = x.Cols;
-        if (y.Length != rows) throw new ArgumentException($"RowSum: {y} should have {rows} elements for {x}");
-        if (cols == 0) throw new ArgumentException($"RowSum: rows of {x} are empty");
         float* px = Ptr<float>(x), py = Ptr<float>(y);
         ForRange(rows, cols, (s, e) =>
         {
@@ -21,9 +18,8 @@ public sealed unsafe partial class CpuBackend
 
     /// <summary>Σ x² in double: each thread widens its range to double lanes, and the partial sums add in double,
     /// so a global gradient norm over billions of elements keeps its digits (and a NaN or ∞ shows through).</summary>
-    public override double SumSquares(Tensor x)
+    protected override double SumSquaresCore(Tensor x)
     {
-        RequireF32(x, "SumSquares");
         float* px = Ptr<float>(x);
         double total = 0;
         object gate = new();

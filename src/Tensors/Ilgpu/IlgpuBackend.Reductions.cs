@@ -17,15 +17,11 @@ public sealed partial class IlgpuBackend
         if (Group.IdxX == 0) y[row] = acc;
     }
 
-    private Action<KernelConfig, int, ArrayView<float>, ArrayView<float>>? _rowSum;
-
-    public override void RowSum(Tensor x, Tensor y)
+    protected override void RowSumCore(Tensor x, Tensor y)
     {
-        RequireF32("RowSum", x, y);
-        if (y.Length != x.Rows) throw new ArgumentException($"RowSum: {x} has {x.Rows} rows but {y} has {y.Length} elements");
         if (x.Rows == 0) return;
-        _rowSum ??= Accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>>(RowSumKernel);
-        _rowSum(RowConfig(x.Rows), x.Cols, View<float>(x), View<float>(y));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>>(RowSumKernel));
+        kernel(RowConfig(x.Rows), x.Cols, View<float>(x), View<float>(y));
     }
 
     /// <summary>One group of <see cref="RowGroup"/> threads per row.</summary>
@@ -72,21 +68,17 @@ public sealed partial class IlgpuBackend
         return scratch[0];
     }
 
-    private Action<KernelConfig, long, ArrayView<float>, ArrayView<double>>? _sumSquares;
-    private Action<KernelConfig, int, ArrayView<double>, ArrayView<double>>? _sumPartials;
-
-    public override double SumSquares(Tensor x)
+    protected override double SumSquaresCore(Tensor x)
     {
-        RequireF32("SumSquares", x);
         if (x.Length == 0) return 0;
         int threads = IsCpu ? 16 : SumSquaresGroups;                          // per group, a power of two
         int groups = (int)Math.Min(IsCpu ? 4 : SumSquaresGroups, (x.Length + threads - 1) / threads);
         using var partial = Tensor.Empty(this, DType.F32, 2 * (groups + 1));   // doubles: the group sums, then the total
         var all = View<double>(partial);
-        _sumSquares ??= Accelerator.LoadStreamKernel<long, ArrayView<float>, ArrayView<double>>(SumSquaresKernel);
-        _sumPartials ??= Accelerator.LoadStreamKernel<int, ArrayView<double>, ArrayView<double>>(SumPartialsKernel);
-        _sumSquares(new KernelConfig(groups, threads), x.Length, View<float>(x), all.SubView(0, groups));
-        _sumPartials(new KernelConfig(1, threads), groups, all.SubView(0, groups), all.SubView(groups, 1));
+        var sumSquares = Kernels.Get(static acc => acc.LoadStreamKernel<long, ArrayView<float>, ArrayView<double>>(SumSquaresKernel));
+        var sumPartials = Kernels.Get(static acc => acc.LoadStreamKernel<int, ArrayView<double>, ArrayView<double>>(SumPartialsKernel));
+        sumSquares(new KernelConfig(groups, threads), x.Length, View<float>(x), all.SubView(0, groups));
+        sumPartials(new KernelConfig(1, threads), groups, all.SubView(0, groups), all.SubView(groups, 1));
         var total = new double[1];
         Accelerator.Synchronize();
         all.SubView(groups, 1).CopyToCPU(total);
