@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using LoRAM.Pruning;
 using LoRAM.Quantization;
+using LoRAM.Tensors.Cpu.Dense;
 
 namespace LoRAM.Bench;
 

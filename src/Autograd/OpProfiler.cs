@@ -29,8 +29,6 @@ public sealed class OpProfiler
 
     public TimeSpan Total => _entries.Values.Aggregate(TimeSpan.Zero, (s, e) => s + e.Total);
 
-    public void Reset() => _entries.Clear();
-
     /// <summary>Times an arbitrary region (e.g. the optimizer step) under <paramref name="op"/>.</summary>
     public Timing Start(Backend backend, string op, bool backward = false)
     {

@@ -16,6 +16,10 @@ namespace LoRAM.Tensors;
 /// <item>Elementwise kernels allow their output to alias an input exactly (same storage and offset).</item>
 /// <item>Kernels are asynchronous on devices that are; <see cref="Download"/> and <see cref="Synchronize"/> wait.</item>
 /// </list>
+/// Each kernel's contract is checked once, here: the public method checks shapes and dtypes, then calls the backend's
+/// protected <c>…Core</c> implementation, which may assume them (the shapes it needs arrive derived, e.g.
+/// <see cref="GemmDims"/>, <see cref="AttentionShape"/>). Backends add only what they alone can check (the CPU reads
+/// ids, targets and positions from host memory and rejects those out of range; ILGPU yields NaN for them).
 /// </remarks>
 public abstract class Backend : IDisposable
 {
@@ -131,17 +135,36 @@ public abstract class Backend : IDisposable
     /// <paramref name="owner"/> is disposed when the last view goes. Backends that cannot borrow host memory copy it.</summary>
     public abstract Storage Borrow(IntPtr pointer, long bytes, IDisposable? owner);
 
-    public abstract void Upload(ReadOnlySpan<byte> source, Tensor destination);
-    public abstract void Download(Tensor source, Span<byte> destination);
+    /// <summary>Copies host bytes into <paramref name="destination"/> (equal byte counts).</summary>
+    public void Upload(ReadOnlySpan<byte> source, Tensor destination)
+    {
+        if (source.Length != destination.Bytes) throw new ArgumentException($"upload of {source.Length} bytes into a tensor of {destination.Bytes}");
+        UploadCore(source, destination);
+    }
+    protected abstract void UploadCore(ReadOnlySpan<byte> source, Tensor destination);
+
+    /// <summary>Copies the bytes of <paramref name="source"/> to the host (equal byte counts); waits for pending kernels.</summary>
+    public void Download(Tensor source, Span<byte> destination)
+    {
+        if (destination.Length != source.Bytes) throw new ArgumentException($"download of a tensor of {source.Bytes} bytes into {destination.Length}");
+        DownloadCore(source, destination);
+    }
+    protected abstract void DownloadCore(Tensor source, Span<byte> destination);
 
     /// <summary>Copies the bytes of <paramref name="source"/> into <paramref name="destination"/> (equal byte counts).</summary>
-    public abstract void Copy(Tensor source, Tensor destination);
+    public void Copy(Tensor source, Tensor destination)
+    {
+        if (source.Bytes != destination.Bytes) throw new ArgumentException($"copy of {source.Bytes} bytes into {destination.Bytes}");
+        CopyCore(source, destination);
+    }
+    protected abstract void CopyCore(Tensor source, Tensor destination);
 
     /// <summary>Sets every byte to zero.</summary>
     public abstract void Clear(Tensor tensor);
 
     /// <summary>Sets every F32 element to <paramref name="value"/>.</summary>
-    public abstract void Fill(Tensor tensor, float value);
+    public void Fill(Tensor tensor, float value) { RequireF32("Fill", tensor); FillCore(tensor, value); }
+    protected abstract void FillCore(Tensor tensor, float value);
 
     /// <summary>Waits until every kernel issued so far has finished.</summary>
     public abstract void Synchronize();
@@ -156,7 +179,9 @@ public abstract class Backend : IDisposable
     /// A and C are F32; B may be F32, BF16 or F16 and is read in its own dtype (a frozen weight is never
     /// materialised as float32). With beta = 0, C's prior contents are ignored (NaNs included).
     /// </summary>
-    public abstract void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f);
+    public void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f) =>
+        GemmCore(GemmDims.Of(a, transA, b, transB, c), a, transA, b, transB, c, alpha, beta);
+    protected abstract void GemmCore(GemmDims dims, Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta);
 
     /// <summary>
     /// C = alpha · A · op(Ŵ) + beta · C for an NF4 matrix W [out, in] (<see cref="Nf4Matrix"/>), dequantized on the
@@ -182,56 +207,125 @@ public abstract class Backend : IDisposable
     // ==== elementwise (equal lengths; output may alias an input) ================================
 
     /// <summary>y = a + b.</summary>
-    public abstract void Add(Tensor a, Tensor b, Tensor y);
+    public void Add(Tensor a, Tensor b, Tensor y) { RequireElementwise("Add", a, b, y); AddCore(a, b, y); }
+    protected abstract void AddCore(Tensor a, Tensor b, Tensor y);
+
     /// <summary>y = a - b.</summary>
-    public abstract void Sub(Tensor a, Tensor b, Tensor y);
+    public void Sub(Tensor a, Tensor b, Tensor y) { RequireElementwise("Sub", a, b, y); SubCore(a, b, y); }
+    protected abstract void SubCore(Tensor a, Tensor b, Tensor y);
+
     /// <summary>y = a ⊙ b.</summary>
-    public abstract void Mul(Tensor a, Tensor b, Tensor y);
+    public void Mul(Tensor a, Tensor b, Tensor y) { RequireElementwise("Mul", a, b, y); MulCore(a, b, y); }
+    protected abstract void MulCore(Tensor a, Tensor b, Tensor y);
+
     /// <summary>y = alpha · x.</summary>
-    public abstract void Scale(Tensor x, float alpha, Tensor y);
+    public void Scale(Tensor x, float alpha, Tensor y) { RequireElementwise("Scale", x, y); ScaleCore(x, alpha, y); }
+    protected abstract void ScaleCore(Tensor x, float alpha, Tensor y);
+
     /// <summary>y += alpha · x.</summary>
-    public abstract void Axpy(float alpha, Tensor x, Tensor y);
+    public void Axpy(float alpha, Tensor x, Tensor y) { RequireElementwise("Axpy", x, y); AxpyCore(alpha, x, y); }
+    protected abstract void AxpyCore(float alpha, Tensor x, Tensor y);
+
     /// <summary>y = silu(x) = x · σ(x).</summary>
-    public abstract void Silu(Tensor x, Tensor y);
+    public void Silu(Tensor x, Tensor y) { RequireElementwise("Silu", x, y); SiluCore(x, y); }
+    protected abstract void SiluCore(Tensor x, Tensor y);
+
     /// <summary>dx = dy · silu'(x), silu'(x) = σ(x)(1 + x(1 − σ(x))).</summary>
-    public abstract void SiluBackward(Tensor x, Tensor dy, Tensor dx);
+    public void SiluBackward(Tensor x, Tensor dy, Tensor dx) { RequireElementwise("SiluBackward", x, dy, dx); SiluBackwardCore(x, dy, dx); }
+    protected abstract void SiluBackwardCore(Tensor x, Tensor dy, Tensor dx);
+
     /// <summary>y = silu(gate) ⊙ up (LLaMA's SwiGLU MLP activation).</summary>
-    public abstract void SwiGlu(Tensor gate, Tensor up, Tensor y);
+    public void SwiGlu(Tensor gate, Tensor up, Tensor y) { RequireElementwise("SwiGlu", gate, up, y); SwiGluCore(gate, up, y); }
+    protected abstract void SwiGluCore(Tensor gate, Tensor up, Tensor y);
+
     /// <summary>dgate = dy ⊙ up ⊙ silu'(gate); dup = dy ⊙ silu(gate).</summary>
-    public abstract void SwiGluBackward(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup);
+    public void SwiGluBackward(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
+    {
+        RequireElementwise("SwiGluBackward", gate, up, dy, dgate, dup);
+        SwiGluBackwardCore(gate, up, dy, dgate, dup);
+    }
+    protected abstract void SwiGluBackwardCore(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup);
 
     /// <summary>Inverted dropout with a counter-based random stream: element i is kept when
     /// u(seed, i) ≥ p and scaled by 1/(1−p). Deterministic in (seed, i) and identical on every backend, so the
     /// backward pass is the same call on dy with the same seed, and no mask is stored.</summary>
-    public abstract void Dropout(Tensor x, float p, ulong seed, Tensor y);
+    public void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    {
+        RequireElementwise("Dropout", x, y);
+        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+        DropoutCore(x, p, seed, y);
+    }
+    protected abstract void DropoutCore(Tensor x, float p, ulong seed, Tensor y);
 
     /// <summary>Converts between F32, BF16 and F16 (round to nearest even). Equal lengths.</summary>
-    public abstract void Convert(Tensor source, Tensor destination);
+    public void Convert(Tensor source, Tensor destination)
+    {
+        RequireSameLength("Convert", source, destination);
+        if (source.DType is not (DType.F32 or DType.BF16 or DType.F16) || destination.DType is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentException($"Convert: {source.DType} to {destination.DType} is not supported");
+        ConvertCore(source, destination);
+    }
+    protected abstract void ConvertCore(Tensor source, Tensor destination);
 
     /// <summary>y[b] = x[b]ᵀ for x [.., r, c] and y [.., c, r].</summary>
-    public abstract void Transpose(Tensor x, Tensor y);
+    public void Transpose(Tensor x, Tensor y)
+    {
+        RequireSameLength("Transpose", x, y);
+        if (x.Rank < 2 || y.Rank < 2) throw new ArgumentException($"Transpose: {x} into {y} is not a matrix transpose");
+        if (y.Dim(-2) != x.Dim(-1) || y.Dim(-1) != x.Dim(-2) || y.DType.Size() != x.DType.Size()) throw new ArgumentException($"Transpose: {x} into {y}");
+        if (x.DType.Size() is not (4 or 2)) throw new ArgumentException($"Transpose: unsupported dtype {x.DType}");
+        TransposeCore(x, y);
+    }
+    protected abstract void TransposeCore(Tensor x, Tensor y);
 
     // ==== row reductions (x viewed as [Rows, Cols]; y has Rows elements) ========================
 
-    public abstract void RowSum(Tensor x, Tensor y);
-    public abstract void RowMax(Tensor x, Tensor y);
-    /// <summary>y[r] = mean over columns of x[r, c]².</summary>
-    public abstract void RowMeanSquare(Tensor x, Tensor y);
+    /// <summary>y[r] = Σ_c x[r, c]. Rows must not be empty.</summary>
+    public void RowSum(Tensor x, Tensor y)
+    {
+        RequireF32("RowSum", x, y);
+        if (y.Length != x.Rows) throw new ArgumentException($"RowSum: {y} should have {x.Rows} elements for {x}");
+        if (x.Cols == 0) throw new ArgumentException($"RowSum: rows of {x} are empty");
+        RowSumCore(x, y);
+    }
+    protected abstract void RowSumCore(Tensor x, Tensor y);
+
     /// <summary>Σ x² over every element, accumulated in double (global gradient norm, NaN detection).</summary>
-    public abstract double SumSquares(Tensor x);
+    public double SumSquares(Tensor x) { RequireF32("SumSquares", x); return SumSquaresCore(x); }
+    protected abstract double SumSquaresCore(Tensor x);
 
     // ==== normalisation and attention pieces =====================================================
 
     /// <summary>Row softmax: y[r, :] = exp(x[r, :] − max) / Σ exp(x[r, :] − max).</summary>
-    public abstract void Softmax(Tensor x, Tensor y);
+    public void Softmax(Tensor x, Tensor y) { RequireElementwise("Softmax", x, y); SoftmaxCore(x, y); }
+    protected abstract void SoftmaxCore(Tensor x, Tensor y);
+
     /// <summary>dx = y ⊙ (dy − Σ_c dy·y) per row, from the softmax output y.</summary>
-    public abstract void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx);
+    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx) { RequireElementwise("SoftmaxBackward", y, dy, dx); SoftmaxBackwardCore(y, dy, dx); }
+    protected abstract void SoftmaxBackwardCore(Tensor y, Tensor dy, Tensor dx);
 
     /// <summary>RMSNorm over the last dimension: rstd[r] = 1/√(mean(x[r]²) + eps), y = x · rstd · weight.
     /// x, y [rows, d]; weight [d]; rstd [rows] is saved for the backward pass.</summary>
-    public abstract void RmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd);
+    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    {
+        RequireElementwise("RmsNorm", x, y);
+        RequireF32("RmsNorm", weight, rstd);
+        if (weight.Length != x.Cols || rstd.Length != x.Rows) throw new ArgumentException($"RmsNorm: weight {weight} / rstd {rstd} do not fit {x}");
+        RmsNormCore(x, weight, eps, y, rstd);
+    }
+    protected abstract void RmsNormCore(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd);
+
     /// <summary>dx = rstd·(w⊙dy) − x·rstd³/d · Σ(w⊙dy⊙x); dweight (accumulating, may be null) += Σ_rows dy⊙x·rstd.</summary>
-    public abstract void RmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight);
+    public void RmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
+    {
+        RequireElementwise("RmsNormBackward", x, dy, dx);
+        RequireF32("RmsNormBackward", weight, rstd);
+        if (dweight != null) RequireF32("RmsNormBackward", dweight);
+        if (weight.Length != x.Cols || rstd.Length != x.Rows || (dweight != null && dweight.Length != x.Cols))
+            throw new ArgumentException($"RmsNormBackward: weight {weight} / rstd {rstd} / dweight {dweight} do not fit {x}");
+        RmsNormBackwardCore(x, weight, rstd, dy, dx, dweight);
+    }
+    protected abstract void RmsNormBackwardCore(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight);
 
     /// <summary>
     /// Rotary position embedding in Hugging Face's rotate-half layout, on x [tokens, heads, headDim]:
@@ -240,12 +334,38 @@ public abstract class Backend : IDisposable
     /// cos and sin are tables [maxPositions, h]; positions is I32 [tokens]. <paramref name="inverse"/> rotates
     /// by −θ, which is the backward pass. y may alias x.
     /// </summary>
-    public abstract void Rope(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y);
+    public void Rope(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
+    {
+        RequireElementwise("Rope", x, y);
+        RequireF32("Rope", cos, sin);
+        RequireDType("Rope", DType.I32, positions);
+        if (x.Rank != 3) throw new ArgumentException($"Rope: x must be [tokens, heads, headDim], got {x}");
+        if (x.Dim(2) % 2 != 0 || positions.Length != x.Dim(0) || cos.Cols != x.Dim(2) / 2 || sin.Length != cos.Length)
+            throw new ArgumentException($"Rope: {x} with tables {cos}, {sin} and positions {positions}");
+        RopeCore(x, cos, sin, positions, inverse, y);
+    }
+    protected abstract void RopeCore(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y);
 
     /// <summary>y[i, :] = table[ids[i], :]. table [V, d] is F32, BF16 or F16; ids I32 [n]; y F32 [n, d].</summary>
-    public abstract void EmbeddingGather(Tensor table, Tensor ids, Tensor y);
+    public void EmbeddingGather(Tensor table, Tensor ids, Tensor y)
+    {
+        RequireDType("EmbeddingGather", DType.I32, ids);
+        RequireF32("EmbeddingGather", y);
+        if (table.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"EmbeddingGather: table must be F32, BF16 or F16, got {table}");
+        if (y.Length != ids.Length * table.Cols) throw new ArgumentException($"EmbeddingGather: {y} does not fit {ids.Length} ids of {table}");
+        EmbeddingGatherCore(table, ids, y);
+    }
+    protected abstract void EmbeddingGatherCore(Tensor table, Tensor ids, Tensor y);
+
     /// <summary>dtable[ids[i], :] += dy[i, :] (accumulating; repeated ids sum).</summary>
-    public abstract void EmbeddingScatterAdd(Tensor ids, Tensor dy, Tensor dtable);
+    public void EmbeddingScatterAdd(Tensor ids, Tensor dy, Tensor dtable)
+    {
+        RequireDType("EmbeddingScatterAdd", DType.I32, ids);
+        RequireF32("EmbeddingScatterAdd", dy, dtable);
+        if (dy.Length != ids.Length * dtable.Cols) throw new ArgumentException($"EmbeddingScatterAdd: {dy} does not fit {ids.Length} ids of {dtable}");
+        EmbeddingScatterAddCore(ids, dy, dtable);
+    }
+    protected abstract void EmbeddingScatterAddCore(Tensor ids, Tensor dy, Tensor dtable);
 
     /// <summary>
     /// Causal grouped-query attention. q [B, T, Hq, D]; k, v [B, S, Hkv, D] with S ≥ T and Hq a multiple of Hkv;
@@ -254,26 +374,92 @@ public abstract class Backend : IDisposable
     /// padding never precedes a real token). o [B, T, Hq, D]; lse [B, Hq, T] (may be null) receives the
     /// log-sum-exp of each query's scaled scores for the backward pass. scores = scale · q·k.
     /// </summary>
-    public abstract void Attention(Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse);
+    public void Attention(Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
+    {
+        var shape = AttentionShape.Of(q, k, v, "Attention");
+        RequireF32("Attention", q, k, v, o);
+        if (!o.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"Attention: o {o} does not match q {q}");
+        if (lse != null && (lse.DType != DType.F32 || lse.Length != shape.QueryRows)) throw new ArgumentException($"Attention: lse {lse} must be F32 [B, Hq, T]");
+        AttentionCore(shape, q, k, v, scale, o, lse);
+    }
+    protected abstract void AttentionCore(AttentionShape shape, Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse);
+
     /// <summary>Gradients of <see cref="Attention"/> from its inputs, output, lse and dO; dq, dk, dv are overwritten.</summary>
-    public abstract void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale,
-        Tensor dq, Tensor dk, Tensor dv);
+    public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale,
+        Tensor dq, Tensor dk, Tensor dv)
+    {
+        var shape = AttentionShape.Of(q, k, v, "AttentionBackward");
+        RequireF32("AttentionBackward", q, k, v, o, lse, dO, dq, dk, dv);
+        if (lse.Length != shape.QueryRows || !o.Shape.SequenceEqual(q.Shape) || !dO.Shape.SequenceEqual(q.Shape)
+            || !dq.Shape.SequenceEqual(q.Shape) || !dk.Shape.SequenceEqual(k.Shape) || !dv.Shape.SequenceEqual(v.Shape))
+            throw new ArgumentException($"AttentionBackward: o {o}, lse {lse}, dO {dO}, dq {dq}, dk {dk}, dv {dv} do not match q {q}, k {k}");
+        AttentionBackwardCore(shape, q, k, v, o, lse, dO, scale, dq, dk, dv);
+    }
+    protected abstract void AttentionBackwardCore(AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO,
+        float scale, Tensor dq, Tensor dk, Tensor dv);
 
     // ==== loss and optimiser ======================================================================
 
     /// <summary>Per-row cross-entropy: losses[r] = lse[r] − logits[r, targets[r]], with lse[r] = log Σ exp logits[r, :];
     /// rows whose target equals <paramref name="ignoreIndex"/> get loss 0. logits [n, V]; targets I32 [n]; losses, lse [n].</summary>
-    public abstract void CrossEntropy(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse);
+    public void CrossEntropy(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
+    {
+        RequireF32("CrossEntropy", logits, losses, lse);
+        RequireDType("CrossEntropy", DType.I32, targets);
+        if (targets.Length != logits.Rows || losses.Length != logits.Rows || lse.Length != logits.Rows)
+            throw new ArgumentException($"CrossEntropy: targets {targets}, losses {losses}, lse {lse} do not fit {logits}");
+        CrossEntropyCore(logits, targets, ignoreIndex, losses, lse);
+    }
+    protected abstract void CrossEntropyCore(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse);
+
     /// <summary>dlogits[r, :] = scale · (softmax(logits[r, :]) − onehot(targets[r])); zero rows for ignored targets.</summary>
-    public abstract void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits);
+    public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
+    {
+        RequireElementwise("CrossEntropyBackward", logits, dlogits);
+        RequireF32("CrossEntropyBackward", lse);
+        RequireDType("CrossEntropyBackward", DType.I32, targets);
+        if (targets.Length != logits.Rows || lse.Length != logits.Rows) throw new ArgumentException($"CrossEntropyBackward: targets {targets}, lse {lse} do not fit {logits}");
+        CrossEntropyBackwardCore(logits, targets, lse, ignoreIndex, scale, dlogits);
+    }
+    protected abstract void CrossEntropyBackwardCore(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits);
 
     /// <summary>
     /// One AdamW step in place (decoupled weight decay, as torch.optim.AdamW):
     /// m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p = p − lr·(wd·p + (m/bc1) / (√(v/bc2) + eps)),
     /// where bc1 = 1 − β1^t and bc2 = 1 − β2^t are passed in.
     /// </summary>
-    public abstract void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+        float eps, float weightDecay, float biasCorrection1, float biasCorrection2)
+    {
+        RequireElementwise("AdamW", param, grad, m, v);
+        AdamWCore(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
+    }
+    protected abstract void AdamWCore(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
         float eps, float weightDecay, float biasCorrection1, float biasCorrection2);
+
+    // ==== contract checks shared by the kernels above ============================================
+
+    /// <summary>Every tensor is F32 and has the first one's length (an elementwise kernel's operands).</summary>
+    private static void RequireElementwise(string kernel, params ReadOnlySpan<Tensor> tensors)
+    {
+        RequireF32(kernel, tensors);
+        RequireSameLength(kernel, tensors);
+    }
+
+    private static void RequireSameLength(string kernel, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+            if (t.Length != tensors[0].Length) throw new ArgumentException($"{kernel}: lengths differ ({tensors[0]} vs {t})");
+    }
+
+    private static void RequireF32(string kernel, params ReadOnlySpan<Tensor> tensors) => RequireDType(kernel, DType.F32, tensors);
+
+    private static void RequireDType(string kernel, DType dtype, params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+            if (t.DType != dtype) throw new ArgumentException($"{kernel}: expected a {dtype} tensor, got {t}");
+    }
+
 
     public virtual void Dispose()
     {

@@ -7,11 +7,6 @@ namespace LoRAM.Tensors;
 /// <c>ilgpu-cpu</c> (the ILGPU kernels on ILGPU's CPU accelerator, for testing them without a GPU).</summary>
 public static class Backends
 {
-    private static readonly Lazy<Backend> s_default = new(() => Create(Environment.GetEnvironmentVariable("LORAM_DEVICE")));
-
-    /// <summary><c>LORAM_DEVICE</c> when set; else CUDA when an NVIDIA GPU is present; else the CPU backend.</summary>
-    public static Backend Default => s_default.Value;
-
     public static readonly string[] Names = ["cpu", "cuda", "ilgpu-cpu"];
 
     /// <summary>A new backend of the given name (null or empty: CUDA if present, else CPU).</summary>

@@ -145,15 +145,6 @@ public sealed class Tensor : IDisposable
         return new Tensor(Storage, Offset + elementOffset, DType, (int[])shape.Clone());
     }
 
-    /// <summary>Reinterprets the same bytes as another dtype of equal element size (e.g. BF16 ↔ F16 bits). Shares storage.</summary>
-    public Tensor Bitcast(DType dtype)
-    {
-        ThrowIfDisposed();
-        if (dtype.Size() != DType.Size()) throw new ArgumentException($"cannot bitcast {DType} to {dtype}: element sizes differ");
-        Storage.AddRef();
-        return new Tensor(Storage, Offset, dtype, (int[])_shape.Clone());
-    }
-
     // ---- data movement --------------------------------------------------------------------------
 
     /// <summary>Copies the elements to the host as <typeparamref name="T"/> (the raw bits; no conversion).</summary>

@@ -45,14 +45,14 @@ public sealed class ReferenceBackend : Backend
         _ => throw new ArgumentException($"not a float dtype: {t.DType}"),
     };
 
-    public override void Upload(ReadOnlySpan<byte> source, Tensor destination) => source.CopyTo(Bytes(destination));
-    public override void Download(Tensor source, Span<byte> destination) => Bytes(source).CopyTo(destination);
-    public override void Copy(Tensor source, Tensor destination) => Bytes(source).ToArray().CopyTo(Bytes(destination));
+    protected override void UploadCore(ReadOnlySpan<byte> source, Tensor destination) => source.CopyTo(Bytes(destination));
+    protected override void DownloadCore(Tensor source, Span<byte> destination) => Bytes(source).CopyTo(destination);
+    protected override void CopyCore(Tensor source, Tensor destination) => Bytes(source).ToArray().CopyTo(Bytes(destination));
     public override void Clear(Tensor tensor) => Bytes(tensor).Clear();
-    public override void Fill(Tensor tensor, float value) => F(tensor).Fill(value);
+    protected override void FillCore(Tensor tensor, float value) => F(tensor).Fill(value);
     public override void Synchronize() { }
 
-    public override void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1, float beta = 0)
+    protected override void GemmCore(GemmDims dims, Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta)
     {
         int m = c.Dim(-2), n = c.Dim(-1);
         int k = transA ? a.Dim(-2) : a.Dim(-1);
@@ -113,17 +113,17 @@ public sealed class ReferenceBackend : Backend
 
     private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 
-    public override void Add(Tensor a, Tensor b, Tensor y) => Map2(a, b, y, (p, q) => p + q);
-    public override void Sub(Tensor a, Tensor b, Tensor y) => Map2(a, b, y, (p, q) => p - q);
-    public override void Mul(Tensor a, Tensor b, Tensor y) => Map2(a, b, y, (p, q) => p * q);
-    public override void Scale(Tensor x, float alpha, Tensor y) => Map(x, y, v => alpha * v);
-    public override void Axpy(float alpha, Tensor x, Tensor y) => Map2(x, y, y, (p, q) => q + alpha * p);
-    public override void Silu(Tensor x, Tensor y) => Map(x, y, v => v * Sigmoid(v));
-    public override void SiluBackward(Tensor x, Tensor dy, Tensor dx) =>
+    protected override void AddCore(Tensor a, Tensor b, Tensor y) => Map2(a, b, y, (p, q) => p + q);
+    protected override void SubCore(Tensor a, Tensor b, Tensor y) => Map2(a, b, y, (p, q) => p - q);
+    protected override void MulCore(Tensor a, Tensor b, Tensor y) => Map2(a, b, y, (p, q) => p * q);
+    protected override void ScaleCore(Tensor x, float alpha, Tensor y) => Map(x, y, v => alpha * v);
+    protected override void AxpyCore(float alpha, Tensor x, Tensor y) => Map2(x, y, y, (p, q) => q + alpha * p);
+    protected override void SiluCore(Tensor x, Tensor y) => Map(x, y, v => v * Sigmoid(v));
+    protected override void SiluBackwardCore(Tensor x, Tensor dy, Tensor dx) =>
         Map2(x, dy, dx, (v, g) => g * Sigmoid(v) * (1 + v * (1 - Sigmoid(v))));
-    public override void SwiGlu(Tensor gate, Tensor up, Tensor y) => Map2(gate, up, y, (g, u) => g * Sigmoid(g) * u);
+    protected override void SwiGluCore(Tensor gate, Tensor up, Tensor y) => Map2(gate, up, y, (g, u) => g * Sigmoid(g) * u);
 
-    public override void SwiGluBackward(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
+    protected override void SwiGluBackwardCore(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
     {
         var G = F(gate).ToArray(); var U = F(up).ToArray(); var D = F(dy).ToArray();
         var dG = F(dgate); var dU = F(dup);
@@ -145,13 +145,13 @@ public sealed class ReferenceBackend : Backend
         return (z >> 40) / (double)(1 << 24);
     }
 
-    public override void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    protected override void DropoutCore(Tensor x, float p, ulong seed, Tensor y)
     {
         var X = F(x).ToArray(); var Y = F(y);
         for (int i = 0; i < X.Length; i++) Y[i] = Uniform(seed, i) >= p ? (float)(X[i] / (1.0 - p)) : 0f;
     }
 
-    public override void Convert(Tensor source, Tensor destination)
+    protected override void ConvertCore(Tensor source, Tensor destination)
     {
         var v = Read(source);
         switch (destination.DType)
@@ -163,7 +163,7 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
-    public override void Transpose(Tensor x, Tensor y)
+    protected override void TransposeCore(Tensor x, Tensor y)
     {
         int r = x.Dim(-2), c = x.Dim(-1), batch = (int)(x.Length / ((long)r * c));
         var X = F(x).ToArray(); var Y = F(y);
@@ -178,12 +178,10 @@ public sealed class ReferenceBackend : Backend
         for (int r = 0; r < x.Rows; r++) Y[r] = (float)f(X.AsSpan(r * cols, cols).ToArray());
     }
 
-    public override void RowSum(Tensor x, Tensor y) => Rowwise(x, y, row => row.Sum(v => (double)v));
-    public override void RowMax(Tensor x, Tensor y) => Rowwise(x, y, row => row.Max());
-    public override void RowMeanSquare(Tensor x, Tensor y) => Rowwise(x, y, row => row.Sum(v => (double)v * v) / row.Length);
-    public override double SumSquares(Tensor x) => F(x).ToArray().Sum(v => (double)v * v);
+    protected override void RowSumCore(Tensor x, Tensor y) => Rowwise(x, y, row => row.Sum(v => (double)v));
+    protected override double SumSquaresCore(Tensor x) => F(x).ToArray().Sum(v => (double)v * v);
 
-    public override void Softmax(Tensor x, Tensor y)
+    protected override void SoftmaxCore(Tensor x, Tensor y)
     {
         int cols = x.Cols; var X = F(x).ToArray(); var Y = F(y);
         for (int r = 0; r < x.Rows; r++)
@@ -195,7 +193,7 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
-    public override void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx)
+    protected override void SoftmaxBackwardCore(Tensor y, Tensor dy, Tensor dx)
     {
         int cols = y.Cols; var Y = F(y).ToArray(); var D = F(dy).ToArray(); var DX = F(dx);
         for (int r = 0; r < y.Rows; r++)
@@ -205,7 +203,7 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
-    public override void RmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    protected override void RmsNormCore(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
     {
         int d = x.Cols; var X = F(x).ToArray(); var W = Read(weight); var Y = F(y); var R = F(rstd);
         for (int r = 0; r < x.Rows; r++)
@@ -217,7 +215,7 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
-    public override void RmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
+    protected override void RmsNormBackwardCore(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
     {
         int d = x.Cols; var X = F(x).ToArray(); var W = Read(weight); var R = F(rstd).ToArray(); var D = F(dy).ToArray();
         var DX = F(dx);
@@ -235,7 +233,7 @@ public sealed class ReferenceBackend : Backend
         if (dweight is not null) { var DW = F(dweight); for (int c = 0; c < d; c++) DW[c] = (float)(DW[c] + dw[c]); }
     }
 
-    public override void Rope(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
+    protected override void RopeCore(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
     {
         int heads = x.Dim(-2), hd = x.Dim(-1), h = hd / 2, tokens = (int)(x.Length / ((long)heads * hd));
         var X = F(x).ToArray(); var C = F(cos).ToArray(); var S = F(sin).ToArray(); var P = I(positions).ToArray(); var Y = F(y);
@@ -253,20 +251,20 @@ public sealed class ReferenceBackend : Backend
             }
     }
 
-    public override void EmbeddingGather(Tensor table, Tensor ids, Tensor y)
+    protected override void EmbeddingGatherCore(Tensor table, Tensor ids, Tensor y)
     {
         int d = table.Dim(-1); var T = Read(table); var ID = I(ids).ToArray(); var Y = F(y);
         for (int i = 0; i < ID.Length; i++) T.AsSpan(ID[i] * d, d).CopyTo(Y.Slice(i * d, d));
     }
 
-    public override void EmbeddingScatterAdd(Tensor ids, Tensor dy, Tensor dtable)
+    protected override void EmbeddingScatterAddCore(Tensor ids, Tensor dy, Tensor dtable)
     {
         int d = dtable.Dim(-1); var ID = I(ids).ToArray(); var D = F(dy).ToArray(); var T = F(dtable);
         for (int i = 0; i < ID.Length; i++)
             for (int c = 0; c < d; c++) T[ID[i] * d + c] += D[i * d + c];
     }
 
-    public override void Attention(Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
+    protected override void AttentionCore(AttentionShape shape, Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
     {
         int B = q.Dim(0), T = q.Dim(1), Hq = q.Dim(2), D = q.Dim(3), S = k.Dim(1), Hkv = k.Dim(2), g = Hq / Hkv;
         var Q = F(q).ToArray(); var K = F(k).ToArray(); var V = F(v).ToArray(); var O = F(o);
@@ -302,7 +300,7 @@ public sealed class ReferenceBackend : Backend
         return (score.Select(z => Math.Exp(z - logZ)).ToArray(), logZ);
     }
 
-    public override void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale, Tensor dq, Tensor dk, Tensor dv)
+    protected override void AttentionBackwardCore(AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale, Tensor dq, Tensor dk, Tensor dv)
     {
         int B = q.Dim(0), T = q.Dim(1), Hq = q.Dim(2), D = q.Dim(3), S = k.Dim(1), Hkv = k.Dim(2), g = Hq / Hkv;
         var Q = F(q).ToArray(); var K = F(k).ToArray(); var V = F(v).ToArray(); var G = F(dO).ToArray();
@@ -345,7 +343,7 @@ public sealed class ReferenceBackend : Backend
         for (int i = 0; i < values.Length; i++) s[i] = (float)values[i];
     }
 
-    public override void CrossEntropy(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
+    protected override void CrossEntropyCore(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
     {
         int V = logits.Cols; var X = F(logits).ToArray(); var Tg = I(targets).ToArray(); var Lo = F(losses); var Ls = F(lse);
         for (int r = 0; r < logits.Rows; r++)
@@ -359,7 +357,7 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
-    public override void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
+    protected override void CrossEntropyBackwardCore(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
     {
         int V = logits.Cols; var X = F(logits).ToArray(); var Tg = I(targets).ToArray(); var Ls = F(lse).ToArray(); var D = F(dlogits);
         for (int r = 0; r < logits.Rows; r++)
@@ -368,7 +366,7 @@ public sealed class ReferenceBackend : Backend
                     : (float)(scale * (Math.Exp(X[r * V + c] - Ls[r]) - (c == Tg[r] ? 1 : 0)));
     }
 
-    public override void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+    protected override void AdamWCore(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
         float weightDecay, float biasCorrection1, float biasCorrection2)
     {
         var P = F(param); var G = F(grad).ToArray(); var M = F(m); var Vv = F(v);

@@ -13,14 +13,12 @@ public class CpuReductionTests
     [InlineData(7, 37)]
     [InlineData(1, 1)]
     [InlineData(129, 1001)]
-    public void Row_sum_max_and_mean_square_match_float64(int rows, int cols)
+    public void Row_sum_matches_float64(int rows, int cols)
     {
         float[] x = RandomValues(rows * cols, 20, 2);
         using var tx = Tensor.FromArray(_cpu, x, rows, cols);
         using var y = Tensor.Empty(_cpu, rows);
         _cpu.RowSum(tx, y); AssertClose(RowSum(x, rows, cols), y.ToArray<float>(), 1e-5, 1e-5, "RowSum");
-        _cpu.RowMax(tx, y); AssertClose(RowMax(x, rows, cols), y.ToArray<float>(), 0, 0, "RowMax");
-        _cpu.RowMeanSquare(tx, y); AssertClose(RowMeanSquare(x, rows, cols), y.ToArray<float>(), 1e-5, 1e-6, "RowMeanSquare");
     }
 
     [Theory]

@@ -11,14 +11,12 @@ public class IlgpuReductionTests(IlgpuFixture f)
     [InlineData(7, 37)]
     [InlineData(1, 1)]
     [InlineData(13, 301)]
-    public void Row_sum_max_and_mean_square_match_float64(int rows, int cols)
+    public void Row_sum_matches_float64(int rows, int cols)
     {
         float[] x = RandomValues(rows * cols, 30, 3);
         using var t = f.Up(x, rows, cols);
         using var y = Tensor.Empty(f.Gpu, rows);
         f.Gpu.RowSum(t, y); AssertClose(RowSum(x, rows, cols), y.ToArray<float>(), 1e-5, 1e-5, "RowSum");
-        f.Gpu.RowMax(t, y); AssertClose(RowMax(x, rows, cols), y.ToArray<float>(), 0, 0, "RowMax");
-        f.Gpu.RowMeanSquare(t, y); AssertClose(RowMeanSquare(x, rows, cols), y.ToArray<float>(), 1e-5, 1e-5, "RowMeanSquare");
     }
 
     [Fact]

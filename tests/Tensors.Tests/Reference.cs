@@ -160,8 +160,6 @@ public static class Reference
     // ==== row reductions ========================================================================
 
     public static double[] RowSum(float[] x, int rows, int cols) => Rows(x, rows, cols, row => row.Sum());
-    public static double[] RowMax(float[] x, int rows, int cols) => Rows(x, rows, cols, row => row.Max());
-    public static double[] RowMeanSquare(float[] x, int rows, int cols) => Rows(x, rows, cols, row => row.Sum(v => v * v) / cols);
     public static double SumSquares(float[] x) => x.Sum(v => (double)v * v);
 
     // ==== normalisation ==========================================================================

@@ -1,3 +1,5 @@
+using LoRAM.Tensors.Cpu.Dense;
+
 namespace LoRAM.Pruning;
 
 /// <summary>

@@ -1,3 +1,5 @@
+using LoRAM.Tensors.Cpu.Dense;
+
 namespace LoRAM.Pruning;
 
 /// <summary>A pruned linear layer: the weights Ŵ [rows = out, cols = in] (zero where pruned) and their mask.</summary>

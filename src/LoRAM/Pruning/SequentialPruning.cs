@@ -4,6 +4,7 @@ using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Progress;
 using LoRAM.Tensors;
+using LoRAM.Tensors.Cpu.Dense;
 
 namespace LoRAM.Pruning;
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using LoRAM.Tensors.Cpu.Dense;
 
 namespace LoRAM.Pruning;
 

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
-using LoRAM.Pruning;
+using LoRAM.Tensors.Cpu.Dense;
 using LoRAM.Tensors;
 
 namespace LoRAM.Quantization;

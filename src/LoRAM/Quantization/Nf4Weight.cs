@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using LoRAM.Pruning;
+using LoRAM.Tensors.Cpu.Dense;
 
 namespace LoRAM.Quantization;
 

@@ -21,11 +21,8 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Target rows of a query tile (Group heads × positions); R × Sp floats of scores stay in L2.</summary>
     private const int AttentionTileRows = 64;
 
-    public override void Attention(Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
+    protected override void AttentionCore(AttentionShape g, Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
     {
-        var g = AttentionShape.Of(q, k, v, "Attention");
-        RequireSameLength(q, o, "Attention");
-        if (lse != null && lse.Length != (long)g.B * g.Hq * g.T) throw new ArgumentException($"Attention: lse {lse} should be [B, Hq, T]");
         float* pq = Ptr<float>(q), pk = Ptr<float>(k), pv = Ptr<float>(v), po = Ptr<float>(o);
         float* plse = lse == null ? null : Ptr<float>(lse);
         var t = new AttentionTiling(g);
@@ -70,16 +67,9 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    public override void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale,
-        Tensor dq, Tensor dk, Tensor dv)
+    protected override void AttentionBackwardCore(AttentionShape g, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO,
+        float scale, Tensor dq, Tensor dk, Tensor dv)
     {
-        var g = AttentionShape.Of(q, k, v, "AttentionBackward");
-        RequireSameLength(q, o, "AttentionBackward");
-        RequireSameLength(q, dO, "AttentionBackward");
-        RequireSameLength(q, dq, "AttentionBackward");
-        RequireSameLength(k, dk, "AttentionBackward");
-        RequireSameLength(v, dv, "AttentionBackward");
-        if (lse.Length != (long)g.B * g.Hq * g.T) throw new ArgumentException($"AttentionBackward: lse {lse} should be [B, Hq, T]");
         float* pq = Ptr<float>(q), pk = Ptr<float>(k), pv = Ptr<float>(v), po = Ptr<float>(o), plse = Ptr<float>(lse);
         float* pdo = Ptr<float>(dO), pdq = Ptr<float>(dq), pdk = Ptr<float>(dk), pdv = Ptr<float>(dv);
         var t = new AttentionTiling(g);
@@ -379,22 +369,4 @@ public sealed unsafe partial class CpuBackend
     private static float* Alloc(long floats) => (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(1, floats) * sizeof(float)), 64);
 
     private static void Free(float* p) => NativeMemory.AlignedFree(p);
-
-    /// <summary>Dimensions of one attention call, checked against the contract.</summary>
-    private readonly record struct AttentionShape(int B, int T, int S, int Hq, int Hkv, int D)
-    {
-        public int Group => Hq / Hkv;
-
-        /// <summary>Row index of key/value (b, s, h) in [B, S, Hkv, D], in units of D.</summary>
-        public long KvRow(int b, int s, int h) => ((long)b * S + s) * Hkv + h;
-
-        public static AttentionShape Of(Tensor q, Tensor k, Tensor v, string kernel)
-        {
-            if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4) throw new ArgumentException($"{kernel}: q, k, v must be rank 4 ({q}, {k}, {v})");
-            var g = new AttentionShape(q.Dim(0), q.Dim(1), k.Dim(1), q.Dim(2), k.Dim(2), q.Dim(3));
-            if (k.Dim(0) != g.B || k.Dim(3) != g.D || !k.Shape.SequenceEqual(v.Shape) || g.S < g.T || g.Hkv == 0 || g.Hq % g.Hkv != 0)
-                throw new ArgumentException($"{kernel}: q {q} does not fit k {k}, v {v} (need S ≥ T, Hq a multiple of Hkv)");
-            return g;
-        }
-    }
 }

@@ -9,28 +9,25 @@ namespace LoRAM.Tensors.Cpu;
 // writes element i, so an output may alias an input exactly, as the contract allows.
 public sealed unsafe partial class CpuBackend
 {
-    public override void Add(Tensor a, Tensor b, Tensor y) => Binary(a, b, y, "Add", static (x, z, o) => TensorPrimitives.Add(x, z, o));
-    public override void Sub(Tensor a, Tensor b, Tensor y) => Binary(a, b, y, "Sub", static (x, z, o) => TensorPrimitives.Subtract(x, z, o));
-    public override void Mul(Tensor a, Tensor b, Tensor y) => Binary(a, b, y, "Mul", static (x, z, o) => TensorPrimitives.Multiply(x, z, o));
+    protected override void AddCore(Tensor a, Tensor b, Tensor y) => Binary(a, b, y, static (x, z, o) => TensorPrimitives.Add(x, z, o));
+    protected override void SubCore(Tensor a, Tensor b, Tensor y) => Binary(a, b, y, static (x, z, o) => TensorPrimitives.Subtract(x, z, o));
+    protected override void MulCore(Tensor a, Tensor b, Tensor y) => Binary(a, b, y, static (x, z, o) => TensorPrimitives.Multiply(x, z, o));
 
-    public override void Scale(Tensor x, float alpha, Tensor y)
+    protected override void ScaleCore(Tensor x, float alpha, Tensor y)
     {
-        RequireSameLength(x, y, "Scale");
         float* px = Ptr<float>(x), py = Ptr<float>(y);
         ForElements(x.Length, (s, e) => TensorPrimitives.Multiply(Range(px, s, e), alpha, Range(py, s, e)));
     }
 
-    public override void Axpy(float alpha, Tensor x, Tensor y)
+    protected override void AxpyCore(float alpha, Tensor x, Tensor y)
     {
-        RequireSameLength(x, y, "Axpy");
         float* px = Ptr<float>(x), py = Ptr<float>(y);
         ForElements(x.Length, (s, e) => TensorPrimitives.MultiplyAdd(Range(px, s, e), alpha, Range(py, s, e), Range(py, s, e)));
     }
 
     // silu(x) = x·σ(x); σ(x) = 1/(1 + e^(−x)).
-    public override void Silu(Tensor x, Tensor y)
+    protected override void SiluCore(Tensor x, Tensor y)
     {
-        RequireSameLength(x, y, "Silu");
         float* px = Ptr<float>(x), py = Ptr<float>(y);
         ForElements(x.Length, (s, e) =>
         {
@@ -51,10 +48,8 @@ public sealed unsafe partial class CpuBackend
     }
 
     // silu'(x) = σ(x)·(1 + x·(1 − σ(x))).
-    public override void SiluBackward(Tensor x, Tensor dy, Tensor dx)
+    protected override void SiluBackwardCore(Tensor x, Tensor dy, Tensor dx)
     {
-        RequireSameLength(x, dy, "SiluBackward");
-        RequireSameLength(x, dx, "SiluBackward");
         float* px = Ptr<float>(x), pdy = Ptr<float>(dy), pdx = Ptr<float>(dx);
         ForElements(x.Length, (s, e) =>
         {
@@ -69,10 +64,8 @@ public sealed unsafe partial class CpuBackend
     }
 
     // LLaMA's MLP: y = silu(gate) ⊙ up.
-    public override void SwiGlu(Tensor gate, Tensor up, Tensor y)
+    protected override void SwiGluCore(Tensor gate, Tensor up, Tensor y)
     {
-        RequireSameLength(gate, up, "SwiGlu");
-        RequireSameLength(gate, y, "SwiGlu");
         float* pg = Ptr<float>(gate), pu = Ptr<float>(up), py = Ptr<float>(y);
         ForElements(gate.Length, (s, e) =>
         {
@@ -92,12 +85,8 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    public override void SwiGluBackward(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
+    protected override void SwiGluBackwardCore(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
     {
-        RequireSameLength(gate, up, "SwiGluBackward");
-        RequireSameLength(gate, dy, "SwiGluBackward");
-        RequireSameLength(gate, dgate, "SwiGluBackward");
-        RequireSameLength(gate, dup, "SwiGluBackward");
         float* pg = Ptr<float>(gate), pu = Ptr<float>(up), pdy = Ptr<float>(dy), pdg = Ptr<float>(dgate), pdu = Ptr<float>(dup);
         ForElements(gate.Length, (s, e) =>
         {
@@ -133,10 +122,8 @@ public sealed unsafe partial class CpuBackend
     }
 
     // Inverted dropout; u(seed, i) comes from CounterRng, so the ILGPU backend draws the same mask.
-    public override void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    protected override void DropoutCore(Tensor x, float p, ulong seed, Tensor y)
     {
-        RequireSameLength(x, y, "Dropout");
-        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
         float* px = Ptr<float>(x), py = Ptr<float>(y);
         float keepScale = 1f / (1f - p);
         ForElements(x.Length, (s, e) =>
@@ -184,12 +171,9 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>F32 ↔ BF16 ↔ F16; each narrowing rounds once, to nearest even (BF16/F16 widen to F32 exactly first).</summary>
-    public override void Convert(Tensor source, Tensor destination)
+    protected override void ConvertCore(Tensor source, Tensor destination)
     {
-        RequireSameLength(source, destination, "Convert");
         DType from = source.DType, to = destination.DType;
-        if (from is not (DType.F32 or DType.BF16 or DType.F16) || to is not (DType.F32 or DType.BF16 or DType.F16))
-            throw new ArgumentException($"Convert: {from} to {to} is not supported");
         if (from == to) { Copy(source, destination); return; }
         byte* ps = Ptr<byte>(source), pd = Ptr<byte>(destination);
         ForElements(source.Length, (s, e) =>
@@ -210,16 +194,12 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>y[b] = x[b]ᵀ, in 32×32 tiles so that both the reads and the writes stay in cache.</summary>
-    public override void Transpose(Tensor x, Tensor y)
+    protected override void TransposeCore(Tensor x, Tensor y)
     {
-        RequireSameLength(x, y, "Transpose");
-        if (x.Rank < 2) throw new ArgumentException($"Transpose: {x} is not a matrix");
         int r = x.Dim(-2), c = x.Dim(-1);
-        if (y.Dim(-2) != c || y.Dim(-1) != r) throw new ArgumentException($"Transpose: {x} into {y}");
         const int Tile = 32;
         int batch = checked((int)(x.Length / Math.Max(1L, (long)r * c))), tilesR = (r + Tile - 1) / Tile;
         int elementSize = x.DType.Size();
-        if (elementSize != 4 && elementSize != 2) throw new ArgumentException($"Transpose: unsupported dtype {x.DType}");
         byte* px = Ptr<byte>(x), py = Ptr<byte>(y);
         ForRange(batch * tilesR, (long)Tile * c, (s, e) =>
         {
@@ -251,10 +231,8 @@ public sealed unsafe partial class CpuBackend
 
     private delegate void BinarySpanOp(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y);
 
-    private void Binary(Tensor a, Tensor b, Tensor y, string kernel, BinarySpanOp op)
+    private void Binary(Tensor a, Tensor b, Tensor y, BinarySpanOp op)
     {
-        RequireSameLength(a, b, kernel);
-        RequireSameLength(a, y, kernel);
         float* pa = Ptr<float>(a), pb = Ptr<float>(b), py = Ptr<float>(y);
         ForElements(a.Length, (s, e) => op(Range(pa, s, e), Range(pb, s, e), Range(py, s, e)));
     }

@@ -5,12 +5,9 @@ namespace LoRAM.Tensors.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     // y[i, :] = table[ids[i], :], widening a BF16/F16 table row by row (the table itself is never widened).
-    public override void EmbeddingGather(Tensor table, Tensor ids, Tensor y)
+    protected override void EmbeddingGatherCore(Tensor table, Tensor ids, Tensor y)
     {
-        RequireI32(ids, "EmbeddingGather");
-        RequireF32(y, "EmbeddingGather");
         int vocab = table.Rows, d = table.Cols, n = checked((int)ids.Length);
-        if (y.Length != (long)n * d) throw new ArgumentException($"EmbeddingGather: {y} does not fit {n} ids of {table}");
         int* pid = Ptr<int>(ids);
         CheckIds(pid, n, vocab, "EmbeddingGather");
         byte* pt = Ptr<byte>(table);
@@ -35,12 +32,9 @@ public sealed unsafe partial class CpuBackend
 
     // dtable[ids[i], :] += dy[i, :]. Threads split the columns, not the ids: every thread walks all ids in order
     // over its own column range, so repeated ids need no atomics and the sums are deterministic.
-    public override void EmbeddingScatterAdd(Tensor ids, Tensor dy, Tensor dtable)
+    protected override void EmbeddingScatterAddCore(Tensor ids, Tensor dy, Tensor dtable)
     {
-        RequireI32(ids, "EmbeddingScatterAdd");
-        RequireF32(dtable, "EmbeddingScatterAdd");
         int vocab = dtable.Rows, d = dtable.Cols, n = checked((int)ids.Length);
-        if (dy.Length != (long)n * d) throw new ArgumentException($"EmbeddingScatterAdd: {dy} does not fit {n} ids of {dtable}");
         int* pid = Ptr<int>(ids);
         CheckIds(pid, n, vocab, "EmbeddingScatterAdd");
         float* pdy = Ptr<float>(dy), pt = Ptr<float>(dtable);

@@ -2,32 +2,26 @@ using LoRAM.Tensors.Cpu.Gemm;
 
 namespace LoRAM.Tensors.Cpu;
 
-// Matrix products: shape checks and batching here; the algorithms live in Cpu/Gemm/.
+// Matrix products: batching here (the shapes are checked once, in Backend.Gemm); the algorithms live in Cpu/Gemm/.
 public sealed unsafe partial class CpuBackend
 {
-    public override void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f) =>
-        Gemm(a, transA, b, transB, c, alpha, beta, MicroKernels.Default);
+    protected override void GemmCore(GemmDims dims, Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta) =>
+        Gemm(dims, a, transA, b, transB, c, alpha, beta, MicroKernels.Default);
 
     /// <summary><see cref="Gemm(Tensor, bool, Tensor, bool, Tensor, float, float)"/> with the packed path's
     /// micro-kernel named (tests run each one; benchmarks compare them).</summary>
-    internal void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta, GemmKernel kernel)
+    internal void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta, GemmKernel kernel) =>
+        Gemm(GemmDims.Of(a, transA, b, transB, c), a, transA, b, transB, c, alpha, beta, kernel);
+
+    private void Gemm(GemmDims dims, Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta, GemmKernel kernel)
     {
-        if (a.DType != DType.F32 || c.DType != DType.F32) throw new ArgumentException($"Gemm: A and C must be F32 (got {a.DType}, {c.DType})");
-        if (b.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"Gemm: B must be F32, BF16 or F16 (got {b.DType})");
-        if (a.Rank < 2 || b.Rank < 2 || c.Rank < 2) throw new ArgumentException($"Gemm: operands must have rank ≥ 2 ({a}, {b}, {c})");
         if (!MicroKernels.IsSupported(kernel)) throw new PlatformNotSupportedException($"GEMM kernel {kernel} is not supported by this CPU");
-
-        int m = transA ? a.Dim(-1) : a.Dim(-2), k = transA ? a.Dim(-2) : a.Dim(-1);
-        int kb = transB ? b.Dim(-1) : b.Dim(-2), n = transB ? b.Dim(-2) : b.Dim(-1);
-        long batch = Batch(a), batchB = Batch(b);
-        if (kb != k || c.Dim(-2) != m || c.Dim(-1) != n || Batch(c) != batch || (batchB != batch && batchB != 1))
-            throw new ArgumentException($"Gemm: shapes do not agree: A{Shape(a)}{(transA ? "ᵀ" : "")} · B{Shape(b)}{(transB ? "ᵀ" : "")} → C{Shape(c)}");
-
+        var (m, n, k, batch, broadcastB) = dims;
         if (m == 0 || n == 0) return;
         // Many small products (attention-sized, per head): one entry per thread beats splitting each entry.
         bool perEntry = Threads > 1 && batch > 1 && (long)m * n * k <= SmallProductMacs;
         var entries = new BatchEntries(Ptr<float>(a), Ptr<byte>(b), Ptr<float>(c), b.DType, m, n, k, transA, transB,
-            batchB == 1 ? 0 : (long)k * n * b.DType.Size(), alpha, beta, kernel, perEntry ? 1 : Threads, Parallel);
+            broadcastB ? 0 : (long)k * n * b.DType.Size(), alpha, beta, kernel, perEntry ? 1 : Threads, Parallel);
         if (perEntry) Workers.For(checked((int)batch), Threads, Parallel, entries);
         else for (long i = 0; i < batch; i++) entries.Run(checked((int)i));
     }
@@ -60,13 +54,4 @@ public sealed unsafe partial class CpuBackend
         if (beta == 0f) span.Clear();
         else if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(span, beta, span);
     }
-
-    private static long Batch(Tensor t)
-    {
-        long p = 1;
-        for (int i = 0; i < t.Rank - 2; i++) p *= t.Dim(i);
-        return p;
-    }
-
-    private static string Shape(Tensor t) => $"[{string.Join(", ", t.ShapeArray())}]";
 }

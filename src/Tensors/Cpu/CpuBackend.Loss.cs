@@ -7,11 +7,10 @@ namespace LoRAM.Tensors.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     // lse = max + log Σ exp(x − max); loss = lse − x[target]; ignored rows lose 0 (their lse is still written).
-    public override void CrossEntropy(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
+    protected override void CrossEntropyCore(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
     {
         int n = logits.Rows, vocab = logits.Cols;
         CheckTargets(targets, n, vocab, ignoreIndex, "CrossEntropy");
-        if (losses.Length != n || lse.Length != n) throw new ArgumentException($"CrossEntropy: losses {losses} / lse {lse} do not fit {logits}");
         float* px = Ptr<float>(logits), pl = Ptr<float>(losses), plse = Ptr<float>(lse);
         int* pt = Ptr<int>(targets);
         ForRange(n, 2L * vocab, (s, e) =>
@@ -28,12 +27,10 @@ public sealed unsafe partial class CpuBackend
     }
 
     // dlogits = scale·(exp(x − lse) − onehot(target)); ignored rows are zero.
-    public override void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
+    protected override void CrossEntropyBackwardCore(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
     {
         int n = logits.Rows, vocab = logits.Cols;
         CheckTargets(targets, n, vocab, ignoreIndex, "CrossEntropyBackward");
-        RequireSameLength(logits, dlogits, "CrossEntropyBackward");
-        if (lse.Length != n) throw new ArgumentException($"CrossEntropyBackward: lse {lse} does not fit {logits}");
         float* px = Ptr<float>(logits), plse = Ptr<float>(lse), pd = Ptr<float>(dlogits);
         int* pt = Ptr<int>(targets);
         ForRange(n, 2L * vocab, (s, e) =>
@@ -52,8 +49,6 @@ public sealed unsafe partial class CpuBackend
 
     private static void CheckTargets(Tensor targets, int n, int vocab, int ignoreIndex, string kernel)
     {
-        RequireI32(targets, kernel);
-        if (targets.Length != n) throw new ArgumentException($"{kernel}: {targets} does not fit {n} rows");
         int* pt = Ptr<int>(targets);
         for (int r = 0; r < n; r++)
             if (pt[r] != ignoreIndex && (uint)pt[r] >= (uint)vocab)

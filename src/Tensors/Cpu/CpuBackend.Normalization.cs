@@ -7,9 +7,8 @@ namespace LoRAM.Tensors.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     // y = exp(x − max) / Σ exp(x − max), max subtracted so that no exponent overflows.
-    public override void Softmax(Tensor x, Tensor y)
+    protected override void SoftmaxCore(Tensor x, Tensor y)
     {
-        RequireSameLength(x, y, "Softmax");
         int rows = x.Rows, cols = x.Cols;
         float* px = Ptr<float>(x), py = Ptr<float>(y);
         ForRange(rows, 4L * cols, (s, e) =>
@@ -25,10 +24,8 @@ public sealed unsafe partial class CpuBackend
     }
 
     // dx = y ⊙ (dy − Σ dy·y): the Jacobian of softmax applied to dy.
-    public override void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx)
+    protected override void SoftmaxBackwardCore(Tensor y, Tensor dy, Tensor dx)
     {
-        RequireSameLength(y, dy, "SoftmaxBackward");
-        RequireSameLength(y, dx, "SoftmaxBackward");
         int rows = y.Rows, cols = y.Cols;
         float* py = Ptr<float>(y), pdy = Ptr<float>(dy), pdx = Ptr<float>(dx);
         ForRange(rows, 3L * cols, (s, e) =>
@@ -47,11 +44,9 @@ public sealed unsafe partial class CpuBackend
     }
 
     // RMSNorm (Zhang & Sennrich 2019), as in LLaMA: rstd = 1/√(mean x² + eps), y = x·rstd·w.
-    public override void RmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    protected override void RmsNormCore(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
     {
-        RequireSameLength(x, y, "RmsNorm");
         int rows = x.Rows, d = x.Cols;
-        if (weight.Length != d || rstd.Length != rows) throw new ArgumentException($"RmsNorm: weight {weight} / rstd {rstd} do not fit {x}");
         float* px = Ptr<float>(x), pw = Ptr<float>(weight), py = Ptr<float>(y), pr = Ptr<float>(rstd);
         ForRange(rows, 2L * d, (s, e) =>
         {
@@ -72,13 +67,9 @@ public sealed unsafe partial class CpuBackend
     // With g = w⊙dy: dx = rstd·g − x·rstd³/d·Σ(g⊙x); dweight += Σ_rows dy⊙x·rstd.
     // Threads own disjoint rows of dx; each sums its rows' dweight into a private buffer, and the buffers are
     // added to dweight at the end, so the accumulation needs no atomics.
-    public override void RmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
+    protected override void RmsNormBackwardCore(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
     {
-        RequireSameLength(x, dy, "RmsNormBackward");
-        RequireSameLength(x, dx, "RmsNormBackward");
         int rows = x.Rows, d = x.Cols;
-        if (weight.Length != d || rstd.Length != rows || (dweight != null && dweight.Length != d))
-            throw new ArgumentException($"RmsNormBackward: weight {weight} / rstd {rstd} / dweight {dweight} do not fit {x}");
         float* px = Ptr<float>(x), pw = Ptr<float>(weight), pr = Ptr<float>(rstd), pdy = Ptr<float>(dy), pdx = Ptr<float>(dx);
         float* pdw = dweight == null ? null : Ptr<float>(dweight);
         object gate = new();

@@ -7,12 +7,9 @@ public sealed unsafe partial class CpuBackend
     // AdamW (Loshchilov & Hutter 2019) in torch.optim.AdamW's order of operations:
     // p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − (lr/bc1)·m / (√v/√bc2 + eps),
     // which is the contract's p − lr·(wd·p + (m/bc1)/(√(v/bc2) + eps)).
-    public override void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    protected override void AdamWCore(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
         float eps, float weightDecay, float biasCorrection1, float biasCorrection2)
     {
-        RequireSameLength(param, grad, "AdamW");
-        RequireSameLength(param, m, "AdamW");
-        RequireSameLength(param, v, "AdamW");
         float* pp = Ptr<float>(param), pg = Ptr<float>(grad), pm = Ptr<float>(m), pv = Ptr<float>(v);
         float decay = 1f - lr * weightDecay, step = lr / biasCorrection1, rootBc2 = 1f / MathF.Sqrt(biasCorrection2);
         float b1c = 1f - beta1, b2c = 1f - beta2;

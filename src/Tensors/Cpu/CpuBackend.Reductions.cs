@@ -6,15 +6,20 @@ namespace LoRAM.Tensors.Cpu;
 // Row reductions: x viewed as [Rows, Cols], one output per row; threads take contiguous blocks of rows.
 public sealed unsafe partial class CpuBackend
 {
-    public override void RowSum(Tensor x, Tensor y) => PerRow(x, y, "RowSum", static row => TensorPrimitives.Sum(row));
-    public override void RowMax(Tensor x, Tensor y) => PerRow(x, y, "RowMax", static row => TensorPrimitives.Max(row));
-    public override void RowMeanSquare(Tensor x, Tensor y) => PerRow(x, y, "RowMeanSquare", static row => TensorPrimitives.SumOfSquares(row) / row.Length);
+    protected override void RowSumCore(Tensor x, Tensor y)
+    {
+        int rows = x.Rows, cols = x.Cols;
+        float* px = Ptr<float>(x), py = Ptr<float>(y);
+        ForRange(rows, cols, (s, e) =>
+        {
+            for (int r = s; r < e; r++) py[r] = TensorPrimitives.Sum(new ReadOnlySpan<float>(px + (long)r * cols, cols));
+        });
+    }
 
     /// <summary>Σ x² in double: each thread widens its range to double lanes, and the partial sums add in double,
     /// so a global gradient norm over billions of elements keeps its digits (and a NaN or ∞ shows through).</summary>
-    public override double SumSquares(Tensor x)
+    protected override double SumSquaresCore(Tensor x)
     {
-        RequireF32(x, "SumSquares");
         float* px = Ptr<float>(x);
         double total = 0;
         object gate = new();
@@ -32,20 +37,5 @@ public sealed unsafe partial class CpuBackend
             lock (gate) total += sum;
         });
         return total;
-    }
-
-    private delegate float RowReduction(ReadOnlySpan<float> row);
-
-    private void PerRow(Tensor x, Tensor y, string kernel, RowReduction reduce)
-    {
-        RequireF32(x, kernel);
-        int rows = x.Rows, cols = x.Cols;
-        if (y.Length != rows) throw new ArgumentException($"{kernel}: {y} should have {rows} elements for {x}");
-        if (cols == 0) throw new ArgumentException($"{kernel}: rows of {x} are empty");
-        float* px = Ptr<float>(x), py = Ptr<float>(y);
-        ForRange(rows, cols, (s, e) =>
-        {
-            for (int r = s; r < e; r++) py[r] = reduce(new ReadOnlySpan<float>(px + (long)r * cols, cols));
-        });
     }
 }

@@ -4,14 +4,9 @@ public sealed unsafe partial class CpuBackend
 {
     // RoPE (Su et al. 2021) in Hugging Face's rotate-half layout: the pair (x[i], x[i+h]) is rotated by θ(pos, i).
     // A rotation's inverse is the rotation by −θ (its transpose), which is therefore the backward pass.
-    public override void Rope(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
+    protected override void RopeCore(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
     {
-        RequireSameLength(x, y, "Rope");
-        RequireI32(positions, "Rope");
-        if (x.Rank != 3) throw new ArgumentException($"Rope: x must be [tokens, heads, headDim], got {x}");
         int tokens = x.Dim(0), heads = x.Dim(1), headDim = x.Dim(2), h = headDim / 2;
-        if (headDim % 2 != 0 || positions.Length != tokens || cos.Cols != h || sin.Length != cos.Length)
-            throw new ArgumentException($"Rope: {x} with tables {cos}, {sin} and positions {positions}");
         int maxPositions = cos.Rows;
         float* px = Ptr<float>(x), pc = Ptr<float>(cos), ps = Ptr<float>(sin), py = Ptr<float>(y);
         int* pp = Ptr<int>(positions);

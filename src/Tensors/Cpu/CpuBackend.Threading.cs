@@ -25,20 +25,4 @@ public sealed partial class CpuBackend
 
     /// <summary><see cref="ForRange"/> for elementwise kernels: ranges of elements, each costing one.</summary>
     internal void ForElements(long length, RangeBody body) => ForRange(checked((int)length), 1, body);
-
-    private static void RequireSameLength(Tensor a, Tensor b, string kernel)
-    {
-        if (a.Length != b.Length)
-            throw new ArgumentException($"{kernel}: lengths differ ({a} vs {b})");
-    }
-
-    private static void RequireF32(Tensor t, string kernel)
-    {
-        if (t.DType != DType.F32) throw new ArgumentException($"{kernel}: expected an F32 tensor, got {t}");
-    }
-
-    private static void RequireI32(Tensor t, string kernel)
-    {
-        if (t.DType != DType.I32) throw new ArgumentException($"{kernel}: expected an I32 tensor, got {t}");
-    }
 }

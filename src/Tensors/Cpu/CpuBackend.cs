@@ -37,27 +37,18 @@ public sealed unsafe partial class CpuBackend : Backend
 
     internal static Span<T> Span<T>(Tensor t) where T : unmanaged => new(Ptr<T>(t), checked((int)(t.Bytes / sizeof(T))));
 
-    public override void Upload(ReadOnlySpan<byte> source, Tensor destination)
-    {
-        if (source.Length != destination.Bytes) throw new ArgumentException($"upload of {source.Length} bytes into a tensor of {destination.Bytes}");
+    protected override void UploadCore(ReadOnlySpan<byte> source, Tensor destination) =>
         source.CopyTo(new Span<byte>(Ptr<byte>(destination), (int)destination.Bytes));
-    }
 
-    public override void Download(Tensor source, Span<byte> destination)
-    {
-        if (destination.Length != source.Bytes) throw new ArgumentException($"download of a tensor of {source.Bytes} bytes into {destination.Length}");
+    protected override void DownloadCore(Tensor source, Span<byte> destination) =>
         new ReadOnlySpan<byte>(Ptr<byte>(source), (int)source.Bytes).CopyTo(destination);
-    }
 
-    public override void Copy(Tensor source, Tensor destination)
-    {
-        if (source.Bytes != destination.Bytes) throw new ArgumentException($"copy of {source.Bytes} bytes into {destination.Bytes}");
+    protected override void CopyCore(Tensor source, Tensor destination) =>
         Buffer.MemoryCopy(Ptr<byte>(source), Ptr<byte>(destination), destination.Bytes, source.Bytes);
-    }
 
     public override void Clear(Tensor tensor) => new Span<byte>(Ptr<byte>(tensor), checked((int)tensor.Bytes)).Clear();
 
-    public override void Fill(Tensor tensor, float value) => Span<float>(tensor).Fill(value);
+    protected override void FillCore(Tensor tensor, float value) => Span<float>(tensor).Fill(value);
 
     public override void Synchronize() { }
 }

@@ -18,10 +18,14 @@ public sealed partial class IlgpuBackend
     /// <summary>Head dims each lane holds.</summary>
     private const int DimsPerLane = 4;
 
-    internal struct AttentionShape
+    /// <summary>The kernels' copy of an <see cref="AttentionShape"/> and the scale: plain fields, as ILGPU passes them.</summary>
+    internal struct AttentionArgs
     {
         public int B, T, S, Hq, Hkv, D;
         public float Scale;
+
+        public static AttentionArgs Of(AttentionShape g, float scale) =>
+            new() { B = g.B, T = g.T, S = g.S, Hq = g.Hq, Hkv = g.Hkv, D = g.D, Scale = scale };
     }
 
     /// <summary>A lane's share of one head-dim row: dims lane + 32r for r &lt; 4 (zero beyond D).</summary>
@@ -62,13 +66,13 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>Offset of key/value row (b, j, kvh).</summary>
-    private static long KeyRow(AttentionShape s, int b, int j, int kvh) => (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
+    private static long KeyRow(AttentionArgs s, int b, int j, int kvh) => (((long)b * s.S + j) * s.Hkv + kvh) * s.D;
 
     /// <summary>Offset of query row (b, i, h).</summary>
-    private static long QueryRow(AttentionShape s, int b, int i, int h) => (((long)b * s.T + i) * s.Hq + h) * s.D;
+    private static long QueryRow(AttentionArgs s, int b, int i, int h) => (((long)b * s.T + i) * s.Hq + h) * s.D;
 
     // Query t (row (b, t, h) of the grid) sits at absolute position S − T + t and sees keys 0 .. S − T + t.
-    internal static void AttentionKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+    internal static void AttentionKernel(AttentionArgs s, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse)
     {
         int row = Grid.IdxX;
@@ -99,7 +103,7 @@ public sealed partial class IlgpuBackend
 
     // dq = scale · Σ_j P_j (dP_j − Δ) k_j, with P_j = exp(scale·q·k_j − lse), dP_j = dO·v_j, Δ = dO·o (= Σ_j P_j dP_j).
     // Δ is stored for the key pass.
-    internal static void AttentionBackwardQueryKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
+    internal static void AttentionBackwardQueryKernel(AttentionArgs s, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dO, ArrayView<float> dq, ArrayView<float> delta)
     {
         int row = Grid.IdxX;
@@ -123,7 +127,7 @@ public sealed partial class IlgpuBackend
 
     // dk_j = scale · Σ_(h, i) P (dP − Δ) q_i and dv_j = Σ_(h, i) P dO_i over the query heads h of key head kvh and the
     // queries i that see key j (S − T + i ≥ j).
-    internal static void AttentionBackwardKeyKernel(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
+    internal static void AttentionBackwardKeyKernel(AttentionArgs s, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> lse, ArrayView<float> dO, ArrayView<float> delta, ArrayView<float> dk, ArrayView<float> dv)
     {
         int keyRow = Grid.IdxX;
@@ -149,49 +153,38 @@ public sealed partial class IlgpuBackend
         dvd.Store(dv, ko, s.D, 1f);
     }
 
-    private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attention;
-    private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attentionBackwardQuery;
-    private Action<KernelConfig, AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _attentionBackwardKey;
-
-    private static AttentionShape AttentionShapeOf(Tensor q, Tensor k, Tensor v, Tensor o, float scale, string name)
+    protected override void AttentionCore(AttentionShape g, Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
     {
-        RequireF32(name, q, k, v, o);
-        if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4) throw new ArgumentException($"{name}: q, k, v must be [B, T|S, H, D] ({q}, {k}, {v})");
-        var s = new AttentionShape { B = q.Dim(0), T = q.Dim(1), Hq = q.Dim(2), D = q.Dim(3), S = k.Dim(1), Hkv = k.Dim(2), Scale = scale };
-        if (k.Dim(0) != s.B || k.Dim(3) != s.D || !k.Shape.SequenceEqual(v.Shape) || !q.Shape.SequenceEqual(o.Shape)
-            || s.S < s.T || s.Hkv == 0 || s.Hq % s.Hkv != 0)
-            throw new ArgumentException($"{name}: q {q}, k {k}, v {v}, o {o} do not agree");
-        if (s.D > MaxHeadDim) throw new ArgumentException($"{name}: head size {s.D} exceeds the supported {MaxHeadDim}");
-        return s;
-    }
-
-    public override void Attention(Tensor q, Tensor k, Tensor v, float scale, Tensor o, Tensor? lse)
-    {
-        var s = AttentionShapeOf(q, k, v, o, scale, "Attention");
-        long rows = (long)s.B * s.Hq * s.T;
-        if (lse != null && (lse.Length != rows || lse.DType != DType.F32)) throw new ArgumentException($"Attention: lse {lse} must be F32 [B, Hq, T]");
+        RequireSupportedHeadSize(g);
+        long rows = g.QueryRows;
         if (rows == 0) return;
         using var scratch = lse == null ? Tensor.Empty(this, (int)rows) : null;
-        _attention ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionKernel);
-        _attention(AttentionConfig(rows, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse ?? scratch!));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<AttentionArgs,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionKernel));
+        kernel(AttentionConfig(rows, g.D), AttentionArgs.Of(g, scale), View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse ?? scratch!));
     }
 
-    public override void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, float scale, Tensor dq, Tensor dk, Tensor dv)
+    protected override void AttentionBackwardCore(AttentionShape g, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO,
+        float scale, Tensor dq, Tensor dk, Tensor dv)
     {
-        var s = AttentionShapeOf(q, k, v, o, scale, "AttentionBackward");
-        RequireF32("AttentionBackward", lse, dO, dq, dk, dv);
-        long rows = (long)s.B * s.Hq * s.T;
-        if (lse.Length != rows || !dO.Shape.SequenceEqual(q.Shape) || !dq.Shape.SequenceEqual(q.Shape)
-            || !dk.Shape.SequenceEqual(k.Shape) || !dv.Shape.SequenceEqual(v.Shape))
-            throw new ArgumentException($"AttentionBackward: lse {lse}, dO {dO}, dq {dq}, dk {dk}, dv {dv} do not match q {q}, k {k}");
-        long keys = (long)s.B * s.S * s.Hkv;
+        RequireSupportedHeadSize(g);
+        long rows = g.QueryRows, keys = (long)g.B * g.S * g.Hkv;
         if (keys == 0) return;
+        var s = AttentionArgs.Of(g, scale);
         using var delta = Tensor.Empty(this, (int)Math.Max(1, rows));
-        _attentionBackwardQuery ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardQueryKernel);
-        _attentionBackwardKey ??= Accelerator.LoadStreamKernel<AttentionShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardKeyKernel);
+        var queryPass = Kernels.Get(static acc => acc.LoadStreamKernel<AttentionArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardQueryKernel));
+        var keyPass = Kernels.Get(static acc => acc.LoadStreamKernel<AttentionArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AttentionBackwardKeyKernel));
         if (rows > 0)
-            _attentionBackwardQuery(AttentionConfig(rows, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse), View<float>(dO), View<float>(dq), View<float>(delta));
-        _attentionBackwardKey(AttentionConfig(keys, s.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
+            queryPass(AttentionConfig(rows, g.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(o), View<float>(lse), View<float>(dO), View<float>(dq), View<float>(delta));
+        keyPass(AttentionConfig(keys, g.D), s, View<float>(q), View<float>(k), View<float>(v), View<float>(lse), View<float>(dO), View<float>(delta), View<float>(dk), View<float>(dv));
+    }
+
+    /// <summary>The kernels hold a head in four registers per lane of a 32-lane warp: D ≤ <see cref="MaxHeadDim"/>.</summary>
+    private static void RequireSupportedHeadSize(AttentionShape g)
+    {
+        if (g.D > MaxHeadDim) throw new ArgumentException($"attention: head size {g.D} exceeds the supported {MaxHeadDim}");
     }
 
     /// <summary>One warp per query (or key) row; the head dims are spread over its lanes, four at most each.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -40,29 +39,24 @@ public sealed partial class IlgpuBackend
         for (long i = t; i < n; i += stride) y[i] = op.Apply(a[i], b[i], alpha);
     }
 
-    private readonly ConcurrentDictionary<Type, Action<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _binary = new();
-
-    private void Binary<TOp>(Tensor a, Tensor b, Tensor y, float alpha, string name) where TOp : struct, IBinaryOp
+    private void Binary<TOp>(Tensor a, Tensor b, Tensor y, float alpha) where TOp : struct, IBinaryOp
     {
-        RequireSameLength(a, b, name);
-        RequireSameLength(a, y, name);
-        RequireF32(name, a, b, y);
         if (y.Length == 0) return;
-        var kernel = _binary.GetOrAdd(typeof(TOp), _ =>
-            Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BinaryKernel<TOp>));
+        var kernel = Kernels.Get(static acc =>
+            acc.LoadAutoGroupedStreamKernel<Index1D, long, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BinaryKernel<TOp>));
         int threads = StrideThreads(y.Length);
         kernel(threads, y.Length, threads, alpha, View<float>(a), View<float>(b), View<float>(y));
     }
 
-    public override void Fill(Tensor tensor, float value) => Binary<FillOp>(tensor, tensor, tensor, value, "Fill");
-    public override void Add(Tensor a, Tensor b, Tensor y) => Binary<AddOp>(a, b, y, 0f, "Add");
-    public override void Sub(Tensor a, Tensor b, Tensor y) => Binary<SubOp>(a, b, y, 0f, "Sub");
-    public override void Mul(Tensor a, Tensor b, Tensor y) => Binary<MulOp>(a, b, y, 0f, "Mul");
-    public override void Scale(Tensor x, float alpha, Tensor y) => Binary<ScaleOp>(x, x, y, alpha, "Scale");
-    public override void Axpy(float alpha, Tensor x, Tensor y) => Binary<AxpyOp>(x, y, y, alpha, "Axpy");
-    public override void Silu(Tensor x, Tensor y) => Binary<SiluOp>(x, x, y, 0f, "Silu");
-    public override void SiluBackward(Tensor x, Tensor dy, Tensor dx) => Binary<SiluBackwardOp>(x, dy, dx, 0f, "SiluBackward");
-    public override void SwiGlu(Tensor gate, Tensor up, Tensor y) => Binary<SwiGluOp>(gate, up, y, 0f, "SwiGlu");
+    protected override void FillCore(Tensor tensor, float value) => Binary<FillOp>(tensor, tensor, tensor, value);
+    protected override void AddCore(Tensor a, Tensor b, Tensor y) => Binary<AddOp>(a, b, y, 0f);
+    protected override void SubCore(Tensor a, Tensor b, Tensor y) => Binary<SubOp>(a, b, y, 0f);
+    protected override void MulCore(Tensor a, Tensor b, Tensor y) => Binary<MulOp>(a, b, y, 0f);
+    protected override void ScaleCore(Tensor x, float alpha, Tensor y) => Binary<ScaleOp>(x, x, y, alpha);
+    protected override void AxpyCore(float alpha, Tensor x, Tensor y) => Binary<AxpyOp>(x, y, y, alpha);
+    protected override void SiluCore(Tensor x, Tensor y) => Binary<SiluOp>(x, x, y, 0f);
+    protected override void SiluBackwardCore(Tensor x, Tensor dy, Tensor dx) => Binary<SiluBackwardOp>(x, dy, dx, 0f);
+    protected override void SwiGluCore(Tensor gate, Tensor up, Tensor y) => Binary<SwiGluOp>(gate, up, y, 0f);
 
     // ---- SwiGLU backward: two outputs ---------------------------------------------------------------------
 
@@ -78,16 +72,13 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<Index1D, long, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _swiGluBackward;
-
-    public override void SwiGluBackward(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
+    protected override void SwiGluBackwardCore(Tensor gate, Tensor up, Tensor dy, Tensor dgate, Tensor dup)
     {
-        foreach (var t in new[] { up, dy, dgate, dup }) RequireSameLength(gate, t, "SwiGluBackward");
-        RequireF32("SwiGluBackward", gate, up, dy, dgate, dup);
         if (gate.Length == 0) return;
-        _swiGluBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluBackwardKernel);
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluBackwardKernel));
         int threads = StrideThreads(gate.Length);
-        _swiGluBackward(threads, gate.Length, threads, View<float>(gate), View<float>(up), View<float>(dy), View<float>(dgate), View<float>(dup));
+        kernel(threads, gate.Length, threads, View<float>(gate), View<float>(up), View<float>(dy), View<float>(dgate), View<float>(dup));
     }
 
     // ---- dropout ------------------------------------------------------------------------------------------
@@ -98,17 +89,12 @@ public sealed partial class IlgpuBackend
         for (long i = t; i < n; i += stride) y[i] = CounterRng.Uniform(seed, i) >= p ? x[i] * keepScale : 0f;
     }
 
-    private Action<Index1D, long, int, float, float, ulong, ArrayView<float>, ArrayView<float>>? _dropout;
-
-    public override void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    protected override void DropoutCore(Tensor x, float p, ulong seed, Tensor y)
     {
-        RequireSameLength(x, y, "Dropout");
-        RequireF32("Dropout", x, y);
-        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
         if (x.Length == 0) return;
-        _dropout ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, float, float, ulong, ArrayView<float>, ArrayView<float>>(DropoutKernel);
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, float, float, ulong, ArrayView<float>, ArrayView<float>>(DropoutKernel));
         int threads = StrideThreads(x.Length);
-        _dropout(threads, x.Length, threads, p, 1f / (1f - p), seed, View<float>(x), View<float>(y));
+        kernel(threads, x.Length, threads, p, 1f / (1f - p), seed, View<float>(x), View<float>(y));
     }
 
     // ---- dtype conversion ---------------------------------------------------------------------------------
@@ -122,37 +108,27 @@ public sealed partial class IlgpuBackend
         for (long i = t; i < n; i += stride) y[i] = write.FromFloat(read.ToFloat(x[i]));
     }
 
-    private readonly ConcurrentDictionary<(DType, DType), Action<Tensor, Tensor>> _convert = new();
-
-    public override void Convert(Tensor source, Tensor destination)
+    protected override void ConvertCore(Tensor source, Tensor destination)
     {
-        RequireSameLength(source, destination, "Convert");
-        DType from = source.DType, to = destination.DType;
-        if (from is not (DType.F32 or DType.BF16 or DType.F16) || to is not (DType.F32 or DType.BF16 or DType.F16))
-            throw new ArgumentException($"Convert: {from} to {to} is not supported");
-        if (from == to) { Copy(source, destination); return; }
+        if (source.DType == destination.DType) { Copy(source, destination); return; }
         if (source.Length == 0) return;
-        var run = _convert.GetOrAdd((from, to), pair => pair switch
-            {
-                (DType.F32, DType.BF16) => ConvertRunner<float, ushort, F32Codec, BF16Codec>(),
-                (DType.F32, DType.F16) => ConvertRunner<float, ushort, F32Codec, F16Codec>(),
-                (DType.BF16, DType.F32) => ConvertRunner<ushort, float, BF16Codec, F32Codec>(),
-                (DType.F16, DType.F32) => ConvertRunner<ushort, float, F16Codec, F32Codec>(),
-                (DType.BF16, DType.F16) => ConvertRunner<ushort, ushort, BF16Codec, F16Codec>(),
-                _ => ConvertRunner<ushort, ushort, F16Codec, BF16Codec>(),
-            });
-        run(source, destination);
+        switch (source.DType, destination.DType)
+        {
+            case (DType.F32, DType.BF16): ConvertElements<float, ushort, F32Codec, BF16Codec>(source, destination); break;
+            case (DType.F32, DType.F16): ConvertElements<float, ushort, F32Codec, F16Codec>(source, destination); break;
+            case (DType.BF16, DType.F32): ConvertElements<ushort, float, BF16Codec, F32Codec>(source, destination); break;
+            case (DType.F16, DType.F32): ConvertElements<ushort, float, F16Codec, F32Codec>(source, destination); break;
+            case (DType.BF16, DType.F16): ConvertElements<ushort, ushort, BF16Codec, F16Codec>(source, destination); break;
+            default: ConvertElements<ushort, ushort, F16Codec, BF16Codec>(source, destination); break;
+        }
     }
 
-    private Action<Tensor, Tensor> ConvertRunner<TIn, TOut, TRead, TWrite>()
+    private void ConvertElements<TIn, TOut, TRead, TWrite>(Tensor source, Tensor destination)
         where TIn : unmanaged where TOut : unmanaged where TRead : struct, IToFloat<TIn> where TWrite : struct, IFromFloat<TOut>
     {
-        var kernel = Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<TIn>, ArrayView<TOut>>(ConvertKernel<TIn, TOut, TRead, TWrite>);
-        return (s, d) =>
-        {
-            int threads = StrideThreads(s.Length);
-            kernel(threads, s.Length, threads, View<TIn>(s), View<TOut>(d));
-        };
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, ArrayView<TIn>, ArrayView<TOut>>(ConvertKernel<TIn, TOut, TRead, TWrite>));
+        int threads = StrideThreads(source.Length);
+        kernel(threads, source.Length, threads, View<TIn>(source), View<TOut>(destination));
     }
 
     // ---- transpose ----------------------------------------------------------------------------------------
@@ -169,28 +145,17 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<Index1D, long, int, int, int, ArrayView<float>, ArrayView<float>>? _transpose32;
-    private Action<Index1D, long, int, int, int, ArrayView<ushort>, ArrayView<ushort>>? _transpose16;
-
-    public override void Transpose(Tensor x, Tensor y)
+    protected override void TransposeCore(Tensor x, Tensor y)
     {
-        RequireSameLength(x, y, "Transpose");
-        if (x.Rank < 2) throw new ArgumentException($"Transpose: {x} is not a matrix");
-        int r = x.Dim(-2), c = x.Dim(-1);
-        if (y.Dim(-2) != c || y.Dim(-1) != r || y.DType.Size() != x.DType.Size()) throw new ArgumentException($"Transpose: {x} into {y}");
         if (x.Length == 0) return;
+        if (x.DType.Size() == 4) TransposeElements<float>(x, y);
+        else TransposeElements<ushort>(x, y);
+    }
+
+    private void TransposeElements<T>(Tensor x, Tensor y) where T : unmanaged
+    {
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<T>, ArrayView<T>>(TransposeKernel<T>));
         int threads = StrideThreads(x.Length);
-        switch (x.DType.Size())
-        {
-            case 4:
-                _transpose32 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<float>, ArrayView<float>>(TransposeKernel<float>);
-                _transpose32(threads, x.Length, threads, r, c, View<float>(x), View<float>(y));
-                break;
-            case 2:
-                _transpose16 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<ushort>, ArrayView<ushort>>(TransposeKernel<ushort>);
-                _transpose16(threads, x.Length, threads, r, c, View<ushort>(x), View<ushort>(y));
-                break;
-            default: throw new ArgumentException($"Transpose: unsupported dtype {x.DType}");
-        }
+        kernel(threads, x.Length, threads, x.Dim(-2), x.Dim(-1), View<T>(x), View<T>(y));
     }
 }

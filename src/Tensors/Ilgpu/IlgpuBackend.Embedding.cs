@@ -32,47 +32,32 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<Index1D, long, int, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>>? _gatherF32;
-    private Action<Index1D, long, int, int, int, ArrayView<ushort>, ArrayView<int>, ArrayView<float>>? _gatherBF16, _gatherF16;
-    private Action<Index1D, long, int, int, int, ArrayView<int>, ArrayView<float>, ArrayView<float>>? _scatterAdd;
-
-    public override void EmbeddingGather(Tensor table, Tensor ids, Tensor y)
+    protected override void EmbeddingGatherCore(Tensor table, Tensor ids, Tensor y)
     {
-        RequireDType(ids, DType.I32, "EmbeddingGather");
-        RequireF32("EmbeddingGather", y);
-        int d = table.Cols, vocab = table.Rows;
-        if (y.Length != ids.Length * d) throw new ArgumentException($"EmbeddingGather: table {table}, ids {ids}, y {y}");
-        long n = y.Length;
-        if (n == 0) return;
-        int threads = StrideThreads(n);
+        if (y.Length == 0) return;
         switch (table.DType)
         {
-            case DType.F32:
-                _gatherF32 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>>(EmbeddingGatherKernel<float, F32Codec>);
-                _gatherF32(threads, n, threads, d, vocab, View<float>(table), View<int>(ids), View<float>(y));
-                break;
-            case DType.BF16:
-                _gatherBF16 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<ushort>, ArrayView<int>, ArrayView<float>>(EmbeddingGatherKernel<ushort, BF16Codec>);
-                _gatherBF16(threads, n, threads, d, vocab, View<ushort>(table), View<int>(ids), View<float>(y));
-                break;
-            case DType.F16:
-                _gatherF16 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<ushort>, ArrayView<int>, ArrayView<float>>(EmbeddingGatherKernel<ushort, F16Codec>);
-                _gatherF16(threads, n, threads, d, vocab, View<ushort>(table), View<int>(ids), View<float>(y));
-                break;
-            default: throw new ArgumentException($"EmbeddingGather: table must be F32, BF16 or F16, got {table}");
+            case DType.F32: Gather<float, F32Codec>(table, ids, y); break;
+            case DType.BF16: Gather<ushort, BF16Codec>(table, ids, y); break;
+            default: Gather<ushort, F16Codec>(table, ids, y); break;
         }
     }
 
-    public override void EmbeddingScatterAdd(Tensor ids, Tensor dy, Tensor dtable)
+    private void Gather<T, TRead>(Tensor table, Tensor ids, Tensor y) where T : unmanaged where TRead : struct, IToFloat<T>
     {
-        RequireDType(ids, DType.I32, "EmbeddingScatterAdd");
-        RequireF32("EmbeddingScatterAdd", dy, dtable);
-        int d = dtable.Cols;
-        if (dy.Length != ids.Length * d) throw new ArgumentException($"EmbeddingScatterAdd: ids {ids}, dy {dy}, dtable {dtable}");
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int,
+            ArrayView<T>, ArrayView<int>, ArrayView<float>>(EmbeddingGatherKernel<T, TRead>));
+        int threads = StrideThreads(y.Length);
+        kernel(threads, y.Length, threads, table.Cols, table.Rows, View<T>(table), View<int>(ids), View<float>(y));
+    }
+
+    protected override void EmbeddingScatterAddCore(Tensor ids, Tensor dy, Tensor dtable)
+    {
         long n = dy.Length;
         if (n == 0) return;
-        _scatterAdd ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<int>, ArrayView<float>, ArrayView<float>>(EmbeddingScatterAddKernel);
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int,
+            ArrayView<int>, ArrayView<float>, ArrayView<float>>(EmbeddingScatterAddKernel));
         int threads = StrideThreads(n);
-        _scatterAdd(threads, n, threads, d, dtable.Rows, View<int>(ids), View<float>(dy), View<float>(dtable));
+        kernel(threads, n, threads, dtable.Cols, dtable.Rows, View<int>(ids), View<float>(dy), View<float>(dtable));
     }
 }

@@ -242,26 +242,15 @@ public sealed partial class IlgpuBackend
         c[at] = s.Beta == 0f ? v : v + s.Beta * c[at];   // beta = 0 ignores C (NaNs included)
     }
 
-    private Action<KernelConfig, GemmShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _gemmF32, _gemvF32;
-    private Action<KernelConfig, GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>? _gemmBF16, _gemmF16, _gemvBF16, _gemvF16;
-
-    public override void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f)
+    protected override void GemmCore(GemmDims dims, Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta)
     {
-        if (a.DType != DType.F32 || c.DType != DType.F32) throw new ArgumentException($"Gemm: A and C must be F32 (got {a.DType}, {c.DType})");
-        if (b.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"Gemm: B must be F32, BF16 or F16 (got {b.DType})");
-        if (a.Rank < 2 || b.Rank < 2 || c.Rank < 2) throw new ArgumentException($"Gemm: operands must have rank ≥ 2 ({a}, {b}, {c})");
-        int m = transA ? a.Dim(-1) : a.Dim(-2), k = transA ? a.Dim(-2) : a.Dim(-1);
-        int kb = transB ? b.Dim(-1) : b.Dim(-2), n = transB ? b.Dim(-2) : b.Dim(-1);
-        long batch = Batch(a), batchB = Batch(b);
-        if (kb != k || c.Dim(-2) != m || c.Dim(-1) != n || Batch(c) != batch || (batchB != batch && batchB != 1))
-            throw new ArgumentException($"Gemm: shapes do not agree: A[{string.Join(", ", a.ShapeArray())}]{(transA ? "ᵀ" : "")} · " +
-                                        $"B[{string.Join(", ", b.ShapeArray())}]{(transB ? "ᵀ" : "")} → C[{string.Join(", ", c.ShapeArray())}]");
+        var (m, n, k, batch, broadcastB) = dims;
         if (m == 0 || n == 0 || batch == 0) return;
 
         var shape = new GemmShape
         {
             M = m, N = n, K = k, TransA = transA ? 1 : 0, TransB = transB ? 1 : 0,
-            StrideA = (long)m * k, StrideB = batchB == 1 ? 0 : (long)k * n, StrideC = (long)m * n,
+            StrideA = (long)m * k, StrideB = broadcastB ? 0 : (long)k * n, StrideC = (long)m * n,
             Alpha = alpha, Beta = beta,
         };
         var va = View<float>(a);
@@ -280,28 +269,24 @@ public sealed partial class IlgpuBackend
             switch (b.DType)
             {
                 case DType.F32:
-                    _gemmF32 ??= Accelerator.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemmKernel<float, F32Codec, Yes>);
-                    _gemvF32 ??= Accelerator.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemvKernel<float, F32Codec>);
-                    (gemv ? _gemvF32 : _gemmF32)(config, shape, ca, View<float>(b).SubView(bOff, bLen), cc);
+                    var f32 = gemv
+                        ? Kernels.Get(static acc => acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemvKernel<float, F32Codec>))
+                        : Kernels.Get(static acc => acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemmKernel<float, F32Codec, Yes>));
+                    f32(config, shape, ca, View<float>(b).SubView(bOff, bLen), cc);
                     break;
                 case DType.BF16:
-                    _gemmBF16 ??= Accelerator.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemmKernel<ushort, BF16Codec, No>);
-                    _gemvBF16 ??= Accelerator.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemvKernel<ushort, BF16Codec>);
-                    (gemv ? _gemvBF16 : _gemmBF16)(config, shape, ca, View<ushort>(b).SubView(bOff, bLen), cc);
+                    var bf16 = gemv
+                        ? Kernels.Get(static acc => acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemvKernel<ushort, BF16Codec>))
+                        : Kernels.Get(static acc => acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemmKernel<ushort, BF16Codec, No>));
+                    bf16(config, shape, ca, View<ushort>(b).SubView(bOff, bLen), cc);
                     break;
                 default:
-                    _gemmF16 ??= Accelerator.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemmKernel<ushort, F16Codec, No>);
-                    _gemvF16 ??= Accelerator.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemvKernel<ushort, F16Codec>);
-                    (gemv ? _gemvF16 : _gemmF16)(config, shape, ca, View<ushort>(b).SubView(bOff, bLen), cc);
+                    var f16 = gemv
+                        ? Kernels.Get(static acc => acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemvKernel<ushort, F16Codec>))
+                        : Kernels.Get(static acc => acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<ushort>, ArrayView<float>>(GemmKernel<ushort, F16Codec, No>));
+                    f16(config, shape, ca, View<ushort>(b).SubView(bOff, bLen), cc);
                     break;
             }
         }
-    }
-
-    private static long Batch(Tensor t)
-    {
-        long p = 1;
-        for (int i = 0; i < t.Rank - 2; i++) p *= t.Dim(i);
-        return p;
     }
 }

@@ -39,31 +39,21 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<KernelConfig, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>? _crossEntropy;
-    private Action<Index1D, long, int, int, int, float, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>? _crossEntropyBackward;
-
-    public override void CrossEntropy(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
+    protected override void CrossEntropyCore(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
     {
-        RequireF32("CrossEntropy", logits, losses, lse);
-        RequireDType(targets, DType.I32, "CrossEntropy");
         int n = logits.Rows;
-        if (targets.Length != n || losses.Length != n || lse.Length != n)
-            throw new ArgumentException($"CrossEntropy: logits {logits}, targets {targets}, losses {losses}, lse {lse}");
         if (n == 0) return;
-        _crossEntropy ??= Accelerator.LoadStreamKernel<int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(CrossEntropyKernel);
-        _crossEntropy(RowConfig(n), logits.Cols, ignoreIndex, View<float>(logits), View<int>(targets), View<float>(losses), View<float>(lse));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int, int,
+            ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(CrossEntropyKernel));
+        kernel(RowConfig(n), logits.Cols, ignoreIndex, View<float>(logits), View<int>(targets), View<float>(losses), View<float>(lse));
     }
 
-    public override void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
+    protected override void CrossEntropyBackwardCore(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float scale, Tensor dlogits)
     {
-        RequireF32("CrossEntropyBackward", logits, lse, dlogits);
-        RequireDType(targets, DType.I32, "CrossEntropyBackward");
-        RequireSameLength(logits, dlogits, "CrossEntropyBackward");
-        int n = logits.Rows;
-        if (targets.Length != n || lse.Length != n) throw new ArgumentException($"CrossEntropyBackward: logits {logits}, targets {targets}, lse {lse}");
         if (logits.Length == 0) return;
-        _crossEntropyBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, float, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(CrossEntropyBackwardKernel);
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, float,
+            ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(CrossEntropyBackwardKernel));
         int threads = StrideThreads(logits.Length);
-        _crossEntropyBackward(threads, logits.Length, threads, logits.Cols, ignoreIndex, scale, View<float>(logits), View<int>(targets), View<float>(lse), View<float>(dlogits));
+        kernel(threads, logits.Length, threads, logits.Cols, ignoreIndex, scale, View<float>(logits), View<int>(targets), View<float>(lse), View<float>(dlogits));
     }
 }

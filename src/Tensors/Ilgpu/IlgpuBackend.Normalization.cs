@@ -39,26 +39,18 @@ public sealed partial class IlgpuBackend
         for (int c = Group.IdxX; c < cols; c += Group.DimX) dx[o + c] = y[o + c] * (dy[o + c] - dot);
     }
 
-    private Action<KernelConfig, int, ArrayView<float>, ArrayView<float>>? _softmax;
-    private Action<KernelConfig, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _softmaxBackward;
-
-    public override void Softmax(Tensor x, Tensor y)
+    protected override void SoftmaxCore(Tensor x, Tensor y)
     {
-        RequireSameLength(x, y, "Softmax");
-        RequireF32("Softmax", x, y);
         if (x.Length == 0) return;
-        _softmax ??= Accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>>(SoftmaxKernel);
-        _softmax(RowConfig(x.Rows), x.Cols, View<float>(x), View<float>(y));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>>(SoftmaxKernel));
+        kernel(RowConfig(x.Rows), x.Cols, View<float>(x), View<float>(y));
     }
 
-    public override void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx)
+    protected override void SoftmaxBackwardCore(Tensor y, Tensor dy, Tensor dx)
     {
-        RequireSameLength(y, dy, "SoftmaxBackward");
-        RequireSameLength(y, dx, "SoftmaxBackward");
-        RequireF32("SoftmaxBackward", y, dy, dx);
         if (y.Length == 0) return;
-        _softmaxBackward ??= Accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SoftmaxBackwardKernel);
-        _softmaxBackward(RowConfig(y.Rows), y.Cols, View<float>(y), View<float>(dy), View<float>(dx));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SoftmaxBackwardKernel));
+        kernel(RowConfig(y.Rows), y.Cols, View<float>(y), View<float>(dy), View<float>(dx));
     }
 
     // rstd = 1/√(mean x² + eps); y = x · rstd · w.
@@ -114,46 +106,35 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<KernelConfig, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _rmsNorm;
-    private Action<KernelConfig, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _rmsNormBackward;
-    private Action<Index1D, long, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _rmsNormWeightPartial;
-    private Action<Index1D, long, int, int, ArrayView<float>, ArrayView<float>>? _rmsNormWeightSum;
-
-    public override void RmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    protected override void RmsNormCore(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
     {
-        RequireF32("RmsNorm", x, weight, y, rstd);
-        RequireSameLength(x, y, "RmsNorm");
-        int d = x.Cols, rows = x.Rows;
-        if (weight.Length != d || rstd.Length != rows) throw new ArgumentException($"RmsNorm: x {x}, weight {weight}, rstd {rstd}");
         if (x.Length == 0) return;
-        _rmsNorm ??= Accelerator.LoadStreamKernel<int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(RmsNormKernel);
-        _rmsNorm(RowConfig(rows), d, eps, View<float>(x), View<float>(weight), View<float>(y), View<float>(rstd));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int, float,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(RmsNormKernel));
+        kernel(RowConfig(x.Rows), x.Cols, eps, View<float>(x), View<float>(weight), View<float>(y), View<float>(rstd));
     }
 
-    public override void RmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
+    protected override void RmsNormBackwardCore(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor? dweight)
     {
-        RequireF32("RmsNormBackward", x, weight, rstd, dy, dx);
-        RequireSameLength(x, dy, "RmsNormBackward");
-        RequireSameLength(x, dx, "RmsNormBackward");
         int d = x.Cols, rows = x.Rows;
-        if (weight.Length != d || rstd.Length != rows || (dweight != null && dweight.Length != d))
-            throw new ArgumentException($"RmsNormBackward: x {x}, weight {weight}, rstd {rstd}, dweight {dweight}");
         if (x.Length == 0) return;
-        _rmsNormBackward ??= Accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(RmsNormBackwardKernel);
         // dweight first: dx may alias dy.
         if (dweight != null)
         {
-            RequireF32("RmsNormBackward", dweight);
             int blocks = (rows + RmsNormRowBlock - 1) / RmsNormRowBlock;
             long n = (long)blocks * d;
             using var partial = Tensor.Empty(this, blocks, d);
-            _rmsNormWeightPartial ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(RmsNormWeightPartialKernel);
-            _rmsNormWeightSum ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, ArrayView<float>, ArrayView<float>>(RmsNormWeightSumKernel);
+            var partialSums = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(RmsNormWeightPartialKernel));
+            var blockSum = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int,
+                ArrayView<float>, ArrayView<float>>(RmsNormWeightSumKernel));
             int threads = StrideThreads(n);
-            _rmsNormWeightPartial(threads, n, threads, rows, d, View<float>(x), View<float>(rstd), View<float>(dy), View<float>(partial));
+            partialSums(threads, n, threads, rows, d, View<float>(x), View<float>(rstd), View<float>(dy), View<float>(partial));
             threads = StrideThreads(d);
-            _rmsNormWeightSum(threads, d, threads, blocks, View<float>(partial), View<float>(dweight));
+            blockSum(threads, d, threads, blocks, View<float>(partial), View<float>(dweight));
         }
-        _rmsNormBackward(RowConfig(rows), d, View<float>(x), View<float>(weight), View<float>(rstd), View<float>(dy), View<float>(dx));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(RmsNormBackwardKernel));
+        kernel(RowConfig(rows), d, View<float>(x), View<float>(weight), View<float>(rstd), View<float>(dy), View<float>(dx));
     }
 }

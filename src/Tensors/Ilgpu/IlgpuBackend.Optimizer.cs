@@ -28,23 +28,18 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<Index1D, long, int, AdamWParams, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _adamW;
-
-    public override void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    protected override void AdamWCore(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
         float eps, float weightDecay, float biasCorrection1, float biasCorrection2)
     {
-        RequireF32("AdamW", param, grad, m, v);
-        RequireSameLength(param, grad, "AdamW");
-        RequireSameLength(param, m, "AdamW");
-        RequireSameLength(param, v, "AdamW");
         if (param.Length == 0) return;
         var h = new AdamWParams
         {
             Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay,
             BiasCorrection1 = biasCorrection1, BiasCorrection2 = biasCorrection2,
         };
-        _adamW ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, AdamWParams, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AdamWKernel);
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, AdamWParams,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(AdamWKernel));
         int threads = StrideThreads(param.Length);
-        _adamW(threads, param.Length, threads, h, View<float>(param), View<float>(grad), View<float>(m), View<float>(v));
+        kernel(threads, param.Length, threads, h, View<float>(param), View<float>(grad), View<float>(m), View<float>(v));
     }
 }

@@ -1,47 +1,31 @@
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace LoRAM.Tensors.Ilgpu;
 
-// Row reductions: one group per row, its threads striding over the columns, then a tree reduction in shared
+// Row sums: one group per row, its threads striding over the columns, then a tree reduction in shared
 // memory. SumSquares: the same in double over the whole tensor, in two stages; only the total travels to the host.
 public sealed partial class IlgpuBackend
 {
-    internal const int RowSumOp = 0, RowMaxOp = 1, RowMeanSquareOp = 2;
-
-    internal static void RowReduceKernel(int cols, int op, ArrayView<float> x, ArrayView<float> y)
+    internal static void RowSumKernel(int cols, ArrayView<float> x, ArrayView<float> y)
     {
         var scratch = SharedMemory.Allocate<float>(KernelMath.MaxRowGroup);
         long row = Grid.IdxX, o = row * cols;
-        float acc = op == RowMaxOp ? float.NegativeInfinity : 0f;
-        for (int c = Group.IdxX; c < cols; c += Group.DimX)
-        {
-            float v = x[o + c];
-            if (op == RowMaxOp) acc = XMath.Max(acc, v);
-            else acc += op == RowSumOp ? v : v * v;
-        }
-        float r = op == RowMaxOp ? KernelMath.GroupMax(acc, scratch) : KernelMath.GroupSum(acc, scratch);
-        if (Group.IdxX == 0) y[row] = op == RowMeanSquareOp ? r / cols : r;
+        float acc = 0f;
+        for (int c = Group.IdxX; c < cols; c += Group.DimX) acc += x[o + c];
+        acc = KernelMath.GroupSum(acc, scratch);
+        if (Group.IdxX == 0) y[row] = acc;
     }
 
-    private Action<KernelConfig, int, int, ArrayView<float>, ArrayView<float>>? _rowReduce;
-
-    private void RowReduce(Tensor x, Tensor y, int op, string name)
+    protected override void RowSumCore(Tensor x, Tensor y)
     {
-        RequireF32(name, x, y);
-        if (y.Length != x.Rows) throw new ArgumentException($"{name}: {x} has {x.Rows} rows but {y} has {y.Length} elements");
         if (x.Rows == 0) return;
-        _rowReduce ??= Accelerator.LoadStreamKernel<int, int, ArrayView<float>, ArrayView<float>>(RowReduceKernel);
-        _rowReduce(RowConfig(x.Rows), x.Cols, op, View<float>(x), View<float>(y));
+        var kernel = Kernels.Get(static acc => acc.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>>(RowSumKernel));
+        kernel(RowConfig(x.Rows), x.Cols, View<float>(x), View<float>(y));
     }
 
     /// <summary>One group of <see cref="RowGroup"/> threads per row.</summary>
     private KernelConfig RowConfig(int rows) => new(new Index1D(rows), new Index1D(RowGroup));
-
-    public override void RowSum(Tensor x, Tensor y) => RowReduce(x, y, RowSumOp, "RowSum");
-    public override void RowMax(Tensor x, Tensor y) => RowReduce(x, y, RowMaxOp, "RowMax");
-    public override void RowMeanSquare(Tensor x, Tensor y) => RowReduce(x, y, RowMeanSquareOp, "RowMeanSquare");
 
     /// <summary>Groups of the first SumSquares stage; the second stage is one group of as many threads.</summary>
     internal const int SumSquaresGroups = 256;
@@ -84,21 +68,17 @@ public sealed partial class IlgpuBackend
         return scratch[0];
     }
 
-    private Action<KernelConfig, long, ArrayView<float>, ArrayView<double>>? _sumSquares;
-    private Action<KernelConfig, int, ArrayView<double>, ArrayView<double>>? _sumPartials;
-
-    public override double SumSquares(Tensor x)
+    protected override double SumSquaresCore(Tensor x)
     {
-        RequireF32("SumSquares", x);
         if (x.Length == 0) return 0;
         int threads = IsCpu ? 16 : SumSquaresGroups;                          // per group, a power of two
         int groups = (int)Math.Min(IsCpu ? 4 : SumSquaresGroups, (x.Length + threads - 1) / threads);
         using var partial = Tensor.Empty(this, DType.F32, 2 * (groups + 1));   // doubles: the group sums, then the total
         var all = View<double>(partial);
-        _sumSquares ??= Accelerator.LoadStreamKernel<long, ArrayView<float>, ArrayView<double>>(SumSquaresKernel);
-        _sumPartials ??= Accelerator.LoadStreamKernel<int, ArrayView<double>, ArrayView<double>>(SumPartialsKernel);
-        _sumSquares(new KernelConfig(groups, threads), x.Length, View<float>(x), all.SubView(0, groups));
-        _sumPartials(new KernelConfig(1, threads), groups, all.SubView(0, groups), all.SubView(groups, 1));
+        var sumSquares = Kernels.Get(static acc => acc.LoadStreamKernel<long, ArrayView<float>, ArrayView<double>>(SumSquaresKernel));
+        var sumPartials = Kernels.Get(static acc => acc.LoadStreamKernel<int, ArrayView<double>, ArrayView<double>>(SumPartialsKernel));
+        sumSquares(new KernelConfig(groups, threads), x.Length, View<float>(x), all.SubView(0, groups));
+        sumPartials(new KernelConfig(1, threads), groups, all.SubView(0, groups), all.SubView(groups, 1));
         var total = new double[1];
         Accelerator.Synchronize();
         all.SubView(groups, 1).CopyToCPU(total);

@@ -25,21 +25,14 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private Action<Index1D, long, int, int, int, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>>? _rope;
-
-    public override void Rope(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
+    protected override void RopeCore(Tensor x, Tensor cos, Tensor sin, Tensor positions, bool inverse, Tensor y)
     {
-        RequireF32("Rope", x, cos, sin, y);
-        RequireDType(positions, DType.I32, "Rope");
-        RequireSameLength(x, y, "Rope");
-        if (x.Rank != 3) throw new ArgumentException($"Rope: x must be [tokens, heads, headDim], got {x}");
-        int tokens = x.Dim(0), heads = x.Dim(1), headDim = x.Dim(2), half = headDim / 2;
-        if (headDim % 2 != 0 || positions.Length != tokens || cos.Cols != half || sin.Length != cos.Length)
-            throw new ArgumentException($"Rope: {x} with tables {cos}, {sin} and positions {positions}");
-        long n = (long)tokens * heads * half;
+        int heads = x.Dim(1), half = x.Dim(2) / 2;
+        long n = (long)x.Dim(0) * heads * half;
         if (n == 0) return;
-        _rope ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>>(RopeKernel);
+        var kernel = Kernels.Get(static acc => acc.LoadAutoGroupedStreamKernel<Index1D, long, int, int, int, int, float,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>>(RopeKernel));
         int threads = StrideThreads(n);
-        _rope(threads, n, threads, heads, half, cos.Rows, inverse ? -1f : 1f, View<float>(x), View<float>(cos), View<float>(sin), View<int>(positions), View<float>(y));
+        kernel(threads, n, threads, heads, half, cos.Rows, inverse ? -1f : 1f, View<float>(x), View<float>(cos), View<float>(sin), View<int>(positions), View<float>(y));
     }
 }

@@ -19,12 +19,16 @@ public sealed partial class IlgpuBackend : Backend
     {
         _context = context;
         Accelerator = accelerator;
+        Kernels = new KernelCache(accelerator);
         Name = name;
     }
 
     public override string Name { get; }
 
     internal Accelerator Accelerator { get; }
+
+    /// <summary>This accelerator's kernels, each loaded on first use.</summary>
+    internal KernelCache Kernels { get; }
 
     /// <summary>True when an NVIDIA GPU and its driver are usable.</summary>
     public static bool CudaAvailable => s_cudaAvailable.Value;
@@ -66,21 +70,6 @@ public sealed partial class IlgpuBackend : Backend
     /// <summary>Threads of one group in the row kernels (one group per row); a power of two.</summary>
     internal int RowGroup => IsCpu ? 16 : KernelMath.MaxRowGroup;
 
-    private static void RequireSameLength(Tensor a, Tensor b, string kernel)
-    {
-        if (a.Length != b.Length) throw new ArgumentException($"{kernel}: lengths differ ({a} vs {b})");
-    }
-
-    private static void RequireDType(Tensor t, DType dtype, string kernel)
-    {
-        if (t.DType != dtype) throw new ArgumentException($"{kernel}: expected a {dtype} tensor, got {t}");
-    }
-
-    private static void RequireF32(string kernel, params Tensor[] tensors)
-    {
-        foreach (var t in tensors) RequireDType(t, DType.F32, kernel);
-    }
-
     protected override Storage AllocateStorage(long bytes) => new IlgpuStorage(this, Accelerator.Allocate1D<byte>(bytes));
 
     public override Storage Borrow(IntPtr pointer, long bytes, IDisposable? owner)
@@ -100,24 +89,15 @@ public sealed partial class IlgpuBackend : Backend
         return buffer.View.AsContiguous().SubView(start, t.Bytes).Cast<T>();
     }
 
-    public override void Upload(ReadOnlySpan<byte> source, Tensor destination)
-    {
-        if (source.Length != destination.Bytes) throw new ArgumentException($"upload of {source.Length} bytes into a tensor of {destination.Bytes}");
-        View<byte>(destination).CopyFromCPU(source);
-    }
+    protected override void UploadCore(ReadOnlySpan<byte> source, Tensor destination) => View<byte>(destination).CopyFromCPU(source);
 
-    public override void Download(Tensor source, Span<byte> destination)
+    protected override void DownloadCore(Tensor source, Span<byte> destination)
     {
-        if (destination.Length != source.Bytes) throw new ArgumentException($"download of a tensor of {source.Bytes} bytes into {destination.Length}");
         Accelerator.Synchronize();
         View<byte>(source).CopyToCPU(destination);
     }
 
-    public override void Copy(Tensor source, Tensor destination)
-    {
-        if (source.Bytes != destination.Bytes) throw new ArgumentException($"copy of {source.Bytes} bytes into {destination.Bytes}");
-        View<byte>(source).CopyTo(View<byte>(destination));
-    }
+    protected override void CopyCore(Tensor source, Tensor destination) => View<byte>(source).CopyTo(View<byte>(destination));
 
     public override void Clear(Tensor tensor) => View<byte>(tensor).MemSetToZero();
 

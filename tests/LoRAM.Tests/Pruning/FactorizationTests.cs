@@ -28,26 +28,6 @@ public class FactorizationTests
             Assert.Equal(Math.Sqrt(expected[j * cols + j] * n / 2), norms[j], 1e-10);
     }
 
-    [Theory]
-    [InlineData(1)]
-    [InlineData(64)]
-    [InlineData(150)] // crosses blocks of 64 with a ragged last one
-    public void Blocked_cholesky_matches_MathNet_to_1e_minus_10(int size)
-    {
-        var rng = new Random(size);
-        var x = Gaussian(rng, (size + 20) * size);
-        var acc = new HessianAccumulator(size);
-        acc.Add(x, size + 20);
-        var h = acc.Hessian();
-        var l = (double[])h.Clone();
-        BlockedCholesky.FactorLower(l, size, new ParallelOptions { MaxDegreeOfParallelism = 2 });
-        var expected = Matrix<double>.Build.DenseOfRowMajor(size, size, h).Cholesky().Factor;
-        double scale = expected.Enumerate().Max(Math.Abs);
-        for (int i = 0; i < size; i++)
-            for (int j = 0; j < size; j++)
-                Assert.True(Math.Abs(l[i * size + j] - expected[i, j]) <= 1e-10 * scale, $"L[{i},{j}]");
-    }
-
     [Fact]
     public void Inverse_hessian_factor_is_the_upper_cholesky_of_the_dampened_inverse_as_MathNet_computes_it()
     {

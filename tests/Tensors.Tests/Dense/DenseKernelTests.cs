@@ -1,7 +1,7 @@
-using LoRAM.Pruning;
-using static LoRAM.Tests.Pruning.PruningFixtures;
+using LoRAM.Tensors.Cpu.Dense;
+using static LoRAM.Tensors.Tests.Reference;
 
-namespace LoRAM.Tests.Pruning;
+namespace LoRAM.Tensors.Tests.Dense;
 
 public class DenseKernelTests
 {
@@ -12,10 +12,10 @@ public class DenseKernelTests
     {
         // m, n and k cross the 4×2 tiles and the 256-wide cache blocks, with ragged ends.
         int m = 301, n = lowerOnly ? 301 : 263, k = 517;
-        var rng = new Random(lowerOnly ? 1 : 2);
-        var a = Gaussian(rng, m * k).Select(v => (double)v).ToArray();
-        var b = lowerOnly ? a : Gaussian(rng, n * k).Select(v => (double)v).ToArray();
-        var c = Gaussian(rng, m * n).Select(v => (double)v).ToArray();
+        int seed = lowerOnly ? 1 : 4;
+        var a = RandomValues(m * k, seed).Select(v => (double)v).ToArray();
+        var b = lowerOnly ? a : RandomValues(n * k, seed + 1).Select(v => (double)v).ToArray();
+        var c = RandomValues(m * n, seed + 2).Select(v => (double)v).ToArray();
         var expected = (double[])c.Clone();
         for (int i = 0; i < m; i++)
             for (int j = 0; j < (lowerOnly ? i + 1 : n); j++)
@@ -26,7 +26,7 @@ public class DenseKernelTests
             }
         DenseKernels.AddProductNT(a, 0, k, b, 0, k, c, 0, n, m, n, k, -0.5, lowerOnly, new ParallelOptions { MaxDegreeOfParallelism = 2 });
         // Bound: float64 summation order, 1e-12 relative to the largest entry (|entries| ≲ 100).
-        double scale = MaxAbs(expected);
+        double scale = expected.Max(Math.Abs);
         for (int i = 0; i < c.Length; i++) Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-12 * scale, $"C[{i / n},{i % n}]");
     }
 }

@@ -1,14 +1,14 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace LoRAM.Pruning;
+namespace LoRAM.Tensors.Cpu.Dense;
 
 /// <summary>
 /// The one float64 product kernel the pruning numerics are built on (Hessian, Cholesky trailing update, the
 /// lazy SparseGPT block update): C[i, j] += α · Σ_k A[i, k] · B[j, k] ("NT": both operands row-major with k
 /// contiguous), so every inner loop is a SIMD dot product over contiguous memory.
 /// </summary>
-internal static unsafe class DenseKernels
+public static unsafe class DenseKernels
 {
     private const int TileRows = 4, TileCols = 2, KC = 256, NC = 256;
 
@@ -105,7 +105,7 @@ internal static unsafe class DenseKernels
     }
 
     /// <summary>Σ_t x[t]·y[t], vectorised.</summary>
-    public static double Dot(double* x, double* y, int k)
+    internal static double Dot(double* x, double* y, int k)
     {
         Vector256<double> s0 = default, s1 = default;
         int t = 0;

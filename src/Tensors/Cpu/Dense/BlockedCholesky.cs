@@ -1,13 +1,13 @@
 using System.Runtime.Intrinsics;
 
-namespace LoRAM.Pruning;
+namespace LoRAM.Tensors.Cpu.Dense;
 
 /// <summary>
 /// Right-looking blocked Cholesky A = L Lᵀ in float64 (row-major, in place) and the inverse of a lower
 /// triangular factor. Per block column: factor the diagonal block, solve the panel below it (rows in
 /// parallel), then subtract P Pᵀ from the trailing lower triangle with the SIMD product kernel.
 /// </summary>
-internal static unsafe class BlockedCholesky
+public static unsafe class BlockedCholesky
 {
     internal const int Block = 64;
 
