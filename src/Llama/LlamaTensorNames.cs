@@ -8,13 +8,13 @@ public static class LlamaTensorNames
     public const string FinalNorm = "model.norm.weight";
     public const string LmHead = "lm_head.weight";
 
-    public static string Q(int layer) => $"model.layers.{layer}.self_attn.q_proj.weight";
-    public static string K(int layer) => $"model.layers.{layer}.self_attn.k_proj.weight";
-    public static string V(int layer) => $"model.layers.{layer}.self_attn.v_proj.weight";
-    public static string O(int layer) => $"model.layers.{layer}.self_attn.o_proj.weight";
-    public static string Gate(int layer) => $"model.layers.{layer}.mlp.gate_proj.weight";
-    public static string Up(int layer) => $"model.layers.{layer}.mlp.up_proj.weight";
-    public static string Down(int layer) => $"model.layers.{layer}.mlp.down_proj.weight";
+    public static string Q(int layer) => Projection.Q.WeightName(layer);
+    public static string K(int layer) => Projection.K.WeightName(layer);
+    public static string V(int layer) => Projection.V.WeightName(layer);
+    public static string O(int layer) => Projection.O.WeightName(layer);
+    public static string Gate(int layer) => Projection.Gate.WeightName(layer);
+    public static string Up(int layer) => Projection.Up.WeightName(layer);
+    public static string Down(int layer) => Projection.Down.WeightName(layer);
     public static string InputNorm(int layer) => $"model.layers.{layer}.input_layernorm.weight";
     public static string PostAttentionNorm(int layer) => $"model.layers.{layer}.post_attention_layernorm.weight";
 
@@ -25,16 +25,13 @@ public static class LlamaTensorNames
         yield return (Embedding, [c.VocabSize, h]);
         for (int l = 0; l < c.NumHiddenLayers; l++)
         {
-            int q = c.HeadsAt(l) * c.HeadDim, kv = c.KvHeadsAt(l) * c.HeadDim, ff = c.IntermediateAt(l);
             yield return (InputNorm(l), [h]);
-            yield return (Q(l), [q, h]);
-            yield return (K(l), [kv, h]);
-            yield return (V(l), [kv, h]);
-            yield return (O(l), [h, q]);
-            yield return (PostAttentionNorm(l), [h]);
-            yield return (Gate(l), [ff, h]);
-            yield return (Up(l), [ff, h]);
-            yield return (Down(l), [h, ff]);
+            foreach (var p in Projection.All)
+            {
+                if (p == Projection.Gate) yield return (PostAttentionNorm(l), [h]);
+                var (outF, inF) = p.Shape(c, l);
+                yield return (p.WeightName(l), [outF, inF]);
+            }
         }
         yield return (FinalNorm, [h]);
         if (!c.TieWordEmbeddings) yield return (LmHead, [c.VocabSize, h]);

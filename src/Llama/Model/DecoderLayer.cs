@@ -36,34 +36,23 @@ public sealed class DecoderLayer : IDisposable
     public Var InputNorm { get; }
     public Var PostAttentionNorm { get; }
     // The projections are settable slots: LoRA, NF4 and full training replace them in place.
-    public LinearLayer Q { get; set; }
-    public LinearLayer K { get; set; }
-    public LinearLayer V { get; set; }
-    public LinearLayer O { get; set; }
-    public LinearLayer Gate { get; set; }
-    public LinearLayer Up { get; set; }
-    public LinearLayer Down { get; set; }
+    private readonly LinearLayer[] _projections = new LinearLayer[Projection.All.Count];
+    public LinearLayer Q { get => this[Projection.Q]; set => this[Projection.Q] = value; }
+    public LinearLayer K { get => this[Projection.K]; set => this[Projection.K] = value; }
+    public LinearLayer V { get => this[Projection.V]; set => this[Projection.V] = value; }
+    public LinearLayer O { get => this[Projection.O]; set => this[Projection.O] = value; }
+    public LinearLayer Gate { get => this[Projection.Gate]; set => this[Projection.Gate] = value; }
+    public LinearLayer Up { get => this[Projection.Up]; set => this[Projection.Up] = value; }
+    public LinearLayer Down { get => this[Projection.Down]; set => this[Projection.Down] = value; }
 
-    /// <summary>The seven projections with their PEFT module names (q_proj … down_proj).</summary>
-    public IEnumerable<(string Module, LinearLayer Layer)> Projections =>
-    [
-        ("q_proj", Q), ("k_proj", K), ("v_proj", V), ("o_proj", O), ("gate_proj", Gate), ("up_proj", Up), ("down_proj", Down),
-    ];
+    /// <summary>The seven projections, in checkpoint order.</summary>
+    public IEnumerable<(Projection Module, LinearLayer Layer)> Projections => Projection.All.Select(p => (p, this[p]));
 
-    /// <summary>Replaces the projection named <paramref name="module"/> (q_proj … down_proj).</summary>
-    public void SetProjection(string module, LinearLayer layer)
+    /// <summary>The layer serving projection <paramref name="p"/>; setting it swaps the implementation (LoRA, NF4, pruned).</summary>
+    public LinearLayer this[Projection p]
     {
-        switch (module)
-        {
-            case "q_proj": Q = layer; break;
-            case "k_proj": K = layer; break;
-            case "v_proj": V = layer; break;
-            case "o_proj": O = layer; break;
-            case "gate_proj": Gate = layer; break;
-            case "up_proj": Up = layer; break;
-            case "down_proj": Down = layer; break;
-            default: throw new ArgumentException($"a LLaMA layer has no projection '{module}'");
-        }
+        get => _projections[p.Index];
+        set => _projections[p.Index] = value;
     }
 
     /// <summary>x [B, T, d] → [B, T, d]. <paramref name="rope"/> gives the rotation tables and every token's position;

@@ -262,8 +262,8 @@ public sealed class LlamaModel : IDisposable
     public IEnumerable<(string Path, LinearLayer Layer)> Projections()
     {
         foreach (var l in Layers)
-            foreach (var (module, p) in l.Projections)
-                yield return ($"model.layers.{l.Index}.{(module is "gate_proj" or "up_proj" or "down_proj" ? "mlp" : "self_attn")}.{module}", p);
+            foreach (var (projection, layer) in l.Projections)
+                yield return (projection.Path(l.Index), layer);
         yield return ("lm_head", LmHead);
     }
 

@@ -130,14 +130,9 @@ public static class AdapterRecovery
         var parts = path.Split('.');
         if (parts.Length != 5 || parts[0] != "model" || parts[1] != "layers" || !int.TryParse(parts[2], out int layer) || layer < 0 || layer >= original.NumHiddenLayers)
             throw new UserInputException($"{source}: '{path}' is not a projection of a {original.NumHiddenLayers}-layer LLaMA");
-        string module = parts[4];
-        int q = original.HeadsAt(layer) * original.HeadDim, kv = original.KvHeadsAt(layer) * original.HeadDim, ff = original.IntermediateAt(layer), d = original.HiddenSize;
-        var (outF, inF) = module switch
-        {
-            "q_proj" => (q, d), "k_proj" or "v_proj" => (kv, d), "o_proj" => (d, q),
-            "gate_proj" or "up_proj" => (ff, d), "down_proj" => (d, ff),
-            _ => throw new UserInputException($"{source}: '{path}' is not a LLaMA projection"),
-        };
+        var module = Projection.Find(parts[4]);
+        if (module is null || parts[3] != module.Block) throw new UserInputException($"{source}: '{path}' is not a LLaMA projection");
+        var (outF, inF) = module.Shape(original, layer);
         return (record.KeptRows(layer, module), record.KeptColumns(layer, module), outF, inF);
     }
 

@@ -120,7 +120,7 @@ public sealed class LoraAdapter : IDisposable
     {
         if (path == "lm_head") { model.LmHead = layer; return; }
         int index = int.Parse(path.Split('.')[2]);
-        model.Layers[index].SetProjection(path[(path.LastIndexOf('.') + 1)..], layer);
+        model.Layers[index][Projection.Parse(path[(path.LastIndexOf('.') + 1)..])] = layer;
     }
 
     /// <summary>Gives every layer its dropout seed for a training step (distinct per layer, reproducible per step).</summary>

@@ -1,3 +1,5 @@
+using LoRAM.Llama;
+
 namespace LoRAM.Lora;
 
 /// <summary>
@@ -8,7 +10,7 @@ namespace LoRAM.Lora;
 /// </summary>
 public sealed record LoraSettings
 {
-    public static readonly IReadOnlyList<string> AllProjections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    public static readonly IReadOnlyList<string> AllProjections = Projection.All.Select(p => p.Module).ToList();
 
     public int Rank { get; init; } = 8;
     public float Alpha { get; init; } = 16f;

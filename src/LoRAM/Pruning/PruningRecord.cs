@@ -67,33 +67,25 @@ public sealed record PruningRecord
     // ---- the index maps recovery uses ---------------------------------------------------------
 
     /// <summary>
-    /// Indices, in the ORIGINAL weight of <paramref name="module"/> (q_proj … down_proj) in layer <paramref name="layer"/>,
+    /// Indices, in the ORIGINAL weight of <paramref name="projection"/> in layer <paramref name="layer"/>,
     /// of the rows the pruned weight keeps, in the pruned weight's row order: pruned row i = original row result[i].
     /// Non-structured methods keep every row.
     /// </summary>
-    public int[] KeptRows(int layer, string module)
-    {
-        var l = Layers[layer];
-        return module switch
-        {
-            "q_proj" => Expand(l.KeptHeads, l.OriginalHeads, HeadDim),
-            "k_proj" or "v_proj" => Expand(l.KeptKvHeads, l.OriginalKvHeads, HeadDim),
-            "o_proj" or "down_proj" => Enumerable.Range(0, HiddenSize).ToArray(),
-            "gate_proj" or "up_proj" => l.KeptChannels ?? Enumerable.Range(0, l.OriginalIntermediate).ToArray(),
-            _ => throw new ArgumentException($"a LLaMA layer has no projection '{module}'"),
-        };
-    }
+    public int[] KeptRows(int layer, Projection projection) => Kept(layer, projection.Rows);
 
     /// <summary>Indices of the kept columns in the original weight (see <see cref="KeptRows"/>).</summary>
-    public int[] KeptColumns(int layer, string module)
+    public int[] KeptColumns(int layer, Projection projection) => Kept(layer, projection.Columns);
+
+    /// <summary>The kept features of <paramref name="axis"/> in layer <paramref name="layer"/>, as original indices.</summary>
+    private int[] Kept(int layer, ProjectionAxis axis)
     {
         var l = Layers[layer];
-        return module switch
+        return axis switch
         {
-            "q_proj" or "k_proj" or "v_proj" or "gate_proj" or "up_proj" => Enumerable.Range(0, HiddenSize).ToArray(),
-            "o_proj" => Expand(l.KeptHeads, l.OriginalHeads, HeadDim),
-            "down_proj" => l.KeptChannels ?? Enumerable.Range(0, l.OriginalIntermediate).ToArray(),
-            _ => throw new ArgumentException($"a LLaMA layer has no projection '{module}'"),
+            ProjectionAxis.QueryHeads => Expand(l.KeptHeads, l.OriginalHeads, HeadDim),
+            ProjectionAxis.KvHeads => Expand(l.KeptKvHeads, l.OriginalKvHeads, HeadDim),
+            ProjectionAxis.Channels => l.KeptChannels ?? Enumerable.Range(0, l.OriginalIntermediate).ToArray(),
+            _ => Enumerable.Range(0, HiddenSize).ToArray(),
         };
     }
 

@@ -113,10 +113,10 @@ public static class SequentialPruning
         var oIn = new HessianAccumulator(layer.O.InFeatures);
         var mlpIn = new HessianAccumulator(layer.Gate.InFeatures);
         var downIn = new HessianAccumulator(layer.Down.InFeatures);
-        var inputOf = new Dictionary<string, HessianAccumulator>
+        var inputOf = new Dictionary<Projection, HessianAccumulator>
         {
-            ["q_proj"] = attnIn, ["k_proj"] = attnIn, ["v_proj"] = attnIn, ["o_proj"] = oIn,
-            ["gate_proj"] = mlpIn, ["up_proj"] = mlpIn, ["down_proj"] = downIn,
+            [Projection.Q] = attnIn, [Projection.K] = attnIn, [Projection.V] = attnIn, [Projection.O] = oIn,
+            [Projection.Gate] = mlpIn, [Projection.Up] = mlpIn, [Projection.Down] = downIn,
         };
         if (batches is not null)
         {
@@ -162,9 +162,9 @@ public static class SequentialPruning
             }
             double error = h is null ? double.NaN : RelativeError(w, pruned.Weights, rows, cols, h);
             var replacement = new FrozenLinear(projection.Name, new DenseFrozenWeight(Tensor.FromArray(dense.Backend, pruned.Weights, rows, cols)));
-            layer.SetProjection(module, replacement);
+            layer[module] = replacement;
             projection.Dispose();
-            results.Add(new ProjectionResult(projection.Name, layer.Index, module, pruned.Mask, error, clock.Elapsed.TotalSeconds));
+            results.Add(new ProjectionResult(projection.Name, layer.Index, module.Module, pruned.Mask, error, clock.Elapsed.TotalSeconds));
         }
         return results;
     }

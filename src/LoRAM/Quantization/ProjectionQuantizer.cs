@@ -26,7 +26,7 @@ public static class ProjectionQuantizer
                 var nf4 = Nf4FrozenWeight.Upload(model.Backend, quantized);
                 before += dense.Bytes;
                 after += nf4.Bytes;
-                layer.SetProjection(module, new FrozenLinear(frozen.Name, nf4));
+                layer[module] = new FrozenLinear(frozen.Name, nf4);
                 frozen.Dispose();
             }
         return (before, after);

@@ -51,13 +51,13 @@ public class PruningRecordTests
         var l = record.Layers[1];
         int g = l.KeptKvHeads!.Single();
         Assert.Equal([2 * g, 2 * g + 1], l.KeptHeads!);                          // the group's two query heads
-        Assert.Equal(Enumerable.Range(16 * g, 16), record.KeptRows(1, "q_proj"));   // 2 heads × D = 8
-        Assert.Equal(Enumerable.Range(8 * g, 8), record.KeptRows(1, "k_proj"));
-        Assert.Equal(record.KeptRows(1, "q_proj"), record.KeptColumns(1, "o_proj"));
-        Assert.Equal(l.KeptChannels!, record.KeptRows(1, "up_proj"));
-        Assert.Equal(l.KeptChannels!, record.KeptColumns(1, "down_proj"));
-        Assert.Equal(Enumerable.Range(0, 32), record.KeptRows(1, "down_proj"));
-        Assert.Equal(Enumerable.Range(0, 32), record.KeptRows(0, "q_proj"));        // unpruned layer: everything
+        Assert.Equal(Enumerable.Range(16 * g, 16), record.KeptRows(1, Projection.Find("q_proj")!));   // 2 heads × D = 8
+        Assert.Equal(Enumerable.Range(8 * g, 8), record.KeptRows(1, Projection.Find("k_proj")!));
+        Assert.Equal(record.KeptRows(1, Projection.Find("q_proj")!), record.KeptColumns(1, Projection.Find("o_proj")!));
+        Assert.Equal(l.KeptChannels!, record.KeptRows(1, Projection.Find("up_proj")!));
+        Assert.Equal(l.KeptChannels!, record.KeptColumns(1, Projection.Find("down_proj")!));
+        Assert.Equal(Enumerable.Range(0, 32), record.KeptRows(1, Projection.Find("down_proj")!));
+        Assert.Equal(Enumerable.Range(0, 32), record.KeptRows(0, Projection.Find("q_proj")!));        // unpruned layer: everything
     }
 
     public static TheoryData<string, string> BadRecords => new()
