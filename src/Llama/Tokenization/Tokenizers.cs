@@ -4,8 +4,9 @@ using Microsoft.ML.Tokenizers;
 namespace LoRAM.Llama.Tokenization;
 
 /// <summary>Opens the tokenizer of a model folder, choosing by the files present:
-/// <c>loram_tokenizer.json</c> (byte tokenizer), <c>tokenizer.json</c> (byte-level BPE, LLaMA-3),
-/// <c>tokenizer.model</c> (SentencePiece, LLaMA-2).</summary>
+/// <c>loram_tokenizer.json</c> (byte tokenizer), <c>tokenizer.json</c> (Hugging Face's pipeline, read by
+/// <see cref="TokenizerJsonReader"/>: LLaMA-2/3, Mistral, Qwen, Gemma, GPT-2 style), <c>tokenizer.model</c>
+/// (SentencePiece through Microsoft.ML.Tokenizers, used only when there is no tokenizer.json).</summary>
 public static class Tokenizers
 {
     /// <summary>The tokenizer of <paramref name="folder"/>, checked against the model's <paramref name="config"/>: every id
