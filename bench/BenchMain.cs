@@ -13,6 +13,7 @@ internal static class BenchMain
         ["gemm"] = ("CPU GEMM GFLOP/s: square and LLaMA shapes, F32/BF16 B (--threads --kernel --reps --json --only)", GemmBench.Run),
         ["nf4-gemm"] = ("CPU NF4 GEMM vs the same W in BF16 on LLaMA shapes, 1 thread, medians (--threads --kernel --reps --json --only)", Nf4GemmBench.Run),
         ["sparsegpt"] = ("SparseGPT on a 2048×2048 layer: Hessian, factor, sweep (1 thread)", SparseGptBench.Run),
+        ["tokenize"] = ("tokenizer.json encoding MB/s on a corpus, one thread, median of --reps (--folder --corpus --reps --json; peer: bench/peers/tokenize.mjs)", TokenizeBench.Run),
         ["prune-model"] = ("loram prune end to end on a random LLaMA, every method: seconds per pruned layer", PruneModelBench.Run),
     };
 

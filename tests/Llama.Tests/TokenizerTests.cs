@@ -5,7 +5,8 @@ using LoRAM.Llama.Tokenization;
 
 namespace LoRAM.Llama.Tests;
 
-/// <summary>Byte tokenizer, byte-level BPE from a tokenizer.json the test writes, folder detection and streaming decode.</summary>
+/// <summary>Byte tokenizer, byte-level BPE from a tokenizer.json the test writes, folder detection and streaming decode.
+/// The real tokenizer.json files are checked against Hugging Face in Tokenization/TokenizerJsonReferenceTests.</summary>
 public class TokenizerTests
 {
     private const string Text = "hello world, héllo 🙂 wörld!\nhello";
@@ -69,6 +70,14 @@ public class TokenizerTests
                     new { type = "Split", pattern = new { Regex = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+" }, behavior = "Isolated", invert = false },
                     new { type = "ByteLevel", add_prefix_space = false, trim_offsets = true, use_regex = false },
                 },
+            },
+            // As LLaMA-3's file: BOS comes from the post-processor, so Encode(addBos: true) gives <|begin_of_text|> first.
+            post_processor = new
+            {
+                type = "TemplateProcessing",
+                single = new object[] { new { SpecialToken = new { id = "<|begin_of_text|>", type_id = 0 } }, new { Sequence = new { id = "A", type_id = 0 } } },
+                pair = Array.Empty<object>(),
+                special_tokens = new Dictionary<string, object> { ["<|begin_of_text|>"] = new { id = "<|begin_of_text|>", ids = new[] { 300 }, tokens = new[] { "<|begin_of_text|>" } } },
             },
             decoder = new { type = "ByteLevel" },
             model = new { type = "BPE", vocab, merges },

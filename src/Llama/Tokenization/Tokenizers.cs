@@ -1,18 +1,14 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace LoRAM.Llama.Tokenization;
 
 /// <summary>Opens the tokenizer of a model folder, choosing by the files present:
-/// <c>loram_tokenizer.json</c> (byte tokenizer), <c>tokenizer.json</c> (byte-level BPE, LLaMA-3),
-/// <c>tokenizer.model</c> (SentencePiece, LLaMA-2).</summary>
+/// <c>loram_tokenizer.json</c> (byte tokenizer), <c>tokenizer.json</c> (Hugging Face's pipeline, read by
+/// <see cref="TokenizerJsonReader"/>: LLaMA-2/3, Mistral, Qwen, Gemma, GPT-2 style), <c>tokenizer.model</c>
+/// (SentencePiece through Microsoft.ML.Tokenizers, used only when there is no tokenizer.json).</summary>
 public static class Tokenizers
 {
-    /// <summary>LLaMA-3's pre-tokenizer split, used when tokenizer.json names none.</summary>
-    private const string Llama3Pattern =
-        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
     /// <summary>The tokenizer of <paramref name="folder"/>, checked against the model's <paramref name="config"/>: every id
     /// it can produce (its vocabulary, BOS, EOS, pad) must have a row in the embedding of <c>vocab_size</c> rows. The
     /// embedding may be larger than the vocabulary (padded for speed), never smaller.</summary>
@@ -34,7 +30,7 @@ public static class Tokenizers
         var json = Path.Combine(folder, "tokenizer.json");
         var spm = Path.Combine(folder, "tokenizer.model");
         if (File.Exists(loram)) return LoadLoram(loram);
-        if (File.Exists(json)) return LoadBpe(json, folder);
+        if (File.Exists(json)) return LoadTokenizerJson(json, folder);
         if (File.Exists(spm)) return LoadSentencePiece(spm, folder);
         throw new LlamaFormatException($"{folder}: no tokenizer found (expected {ByteTokenizer.FileName}, tokenizer.json or tokenizer.model)");
     }
@@ -59,11 +55,17 @@ public static class Tokenizers
         catch (JsonException e) { throw LlamaFormatException.In(path, $"not valid JSON ({e.Message})", e); }
     }
 
-    /// <summary>A Hugging Face tokenizer.json whose model is byte-level BPE (LLaMA-3, SmolLM, GPT-2 style).</summary>
-    public static ITokenizer LoadBpe(string path, string? folder = null)
+    /// <summary>A Hugging Face tokenizer.json (LLaMA-2/3, Qwen, Gemma, Mistral, GPT-2 style): its normalizer,
+    /// pre-tokenizer, BPE model, added tokens, post-processor and decoder, giving Hugging Face's ids exactly.</summary>
+    public static ITokenizer LoadTokenizerJson(string path, string? folder = null)
     {
         using var doc = ParseJson(path);
-        try { return LoadBpe(doc.RootElement, path, folder); }
+        folder ??= Path.GetDirectoryName(path)!;
+        try
+        {
+            return TokenizerJsonReader.Read(doc.RootElement, path, byContent => SpecialIds(folder, byContent,
+                ["<|begin_of_text|>", "<s>", "<bos>", "<|endoftext|>"], ["<|end_of_text|>", "</s>", "<eos>", "<|endoftext|>", "<|im_end|>"], path));
+        }
         // The JSON accessors throw these when a field has the wrong kind (a string where a number belongs, ...).
         catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or ArgumentException)
         {
@@ -71,81 +73,8 @@ public static class Tokenizers
         }
     }
 
-    private static ITokenizer LoadBpe(JsonElement root, string path, string? folder)
-    {
-        if (root.ValueKind != JsonValueKind.Object) throw LlamaFormatException.In(path, "expected a JSON object");
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
-            throw LlamaFormatException.In(path, "missing object field 'model'");
-        var type = model.TryGetProperty("type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString() : null;
-        if (type != "BPE") throw LlamaFormatException.In(path, $"field 'model.type' is '{type}'; only \"BPE\" is supported");
-        if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
-            throw LlamaFormatException.In(path, "missing object field 'model.vocab'");
-        var vocab = new List<KeyValuePair<string, int>>();
-        foreach (var p in vocabEl.EnumerateObject())
-            vocab.Add(new(p.Name, p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int id) && id >= 0
-                ? id : throw LlamaFormatException.In(path, $"model.vocab['{p.Name}'] must be a non-negative integer id, got {p.Value.GetRawText()}")));
-        var merges = new List<string>();
-        if (model.TryGetProperty("merges", out var m))
-        {
-            if (m.ValueKind != JsonValueKind.Array) throw LlamaFormatException.In(path, "field 'model.merges' must be an array");
-            int i = 0;
-            foreach (var e in m.EnumerateArray())
-            {
-                merges.Add(e.ValueKind == JsonValueKind.String ? e.GetString()!
-                    : e.ValueKind == JsonValueKind.Array && e.GetArrayLength() == 2 && e.EnumerateArray().All(x => x.ValueKind == JsonValueKind.String)
-                        ? string.Join(' ', e.EnumerateArray().Select(x => x.GetString()))
-                        : throw LlamaFormatException.In(path, $"model.merges[{i}] must be \"a b\" or [\"a\", \"b\"], got {e.GetRawText()}"));
-                i++;
-            }
-        }
-        var special = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (root.TryGetProperty("added_tokens", out var added))
-        {
-            if (added.ValueKind != JsonValueKind.Array) throw LlamaFormatException.In(path, "field 'added_tokens' must be an array");
-            int i = 0;
-            foreach (var a in added.EnumerateArray())
-            {
-                if (a.ValueKind != JsonValueKind.Object || !a.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String
-                    || !a.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int n) || n < 0)
-                    throw LlamaFormatException.In(path, $"added_tokens[{i}] needs a string 'content' and a non-negative integer 'id', got {a.GetRawText()}");
-                special[c.GetString()!] = n;
-                i++;
-            }
-        }
-        string raw = root.GetRawText();
-        bool byteLevel = raw.Contains("\"ByteLevel\"", StringComparison.Ordinal);
-        string pattern = FindSplitPattern(root) ?? Llama3Pattern;
-
-        Regex split;
-        try { split = new Regex(pattern, RegexOptions.Compiled); }
-        catch (ArgumentException e) { throw LlamaFormatException.In(path, $"pre_tokenizer Split pattern is not a valid regular expression ({e.Message})", e); }
-        var options = new BpeOptions(vocab)
-        {
-            Merges = merges,
-            SpecialTokens = special,
-            PreTokenizer = new RegexPreTokenizer(split, special),
-            ByteLevel = byteLevel,
-        };
-        Tokenizer bpe;
-        try { bpe = BpeTokenizer.Create(options); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
-        {
-            throw LlamaFormatException.In(path, $"cannot build the BPE tokenizer ({e.Message})", e);
-        }
-        int vocabSize = Math.Max(vocab.Count == 0 ? 0 : vocab.Max(v => v.Value), special.Count == 0 ? 0 : special.Values.Max()) + 1;
-        var (bos, eos, pad) = SpecialIds(folder ?? Path.GetDirectoryName(path)!, special, ["<|begin_of_text|>", "<s>", "<|endoftext|>"], ["<|end_of_text|>", "</s>", "<|endoftext|>"], path);
-        return new MlTokenizer(bpe, vocabSize, bos, eos, pad, special.Values.ToHashSet());
-    }
-
-    private static string? FindSplitPattern(JsonElement root)
-    {
-        if (!root.TryGetProperty("pre_tokenizer", out var pre) || pre.ValueKind != JsonValueKind.Object) return null;
-        IEnumerable<JsonElement> steps = pre.TryGetProperty("pretokenizers", out var seq) ? seq.EnumerateArray() : [pre];
-        foreach (var s in steps)
-            if (s.TryGetProperty("type", out var t) && t.GetString() == "Split" && s.TryGetProperty("pattern", out var p) && p.TryGetProperty("Regex", out var r))
-                return r.GetString();
-        return null;
-    }
+    /// <summary>The same as <see cref="LoadTokenizerJson"/> (the name from when only byte-level BPE was read).</summary>
+    public static ITokenizer LoadBpe(string path, string? folder = null) => LoadTokenizerJson(path, folder);
 
     /// <summary>A SentencePiece BPE tokenizer.model (LLaMA-2).</summary>
     public static ITokenizer LoadSentencePiece(string path, string? folder = null)
@@ -166,11 +95,12 @@ public static class Tokenizers
         return new MlTokenizer(spm, llama.Vocabulary.Count, bos, eos, pad, new HashSet<int> { bos, eos, pad, llama.UnknownId });
     }
 
-    /// <summary>BOS/EOS from config.json when it states them, else by well-known token names, else the fallbacks.</summary>
+    /// <summary>BOS/EOS from config.json when it states them, else tokenizer_config.json's bos_token/eos_token, else by
+    /// well-known token names, else the fallbacks. Pad: tokenizer_config.json's pad_token when it names a token, else EOS.</summary>
     private static (int Bos, int Eos, int Pad) SpecialIds(string folder, IReadOnlyDictionary<string, int> special,
         string[] bosNames, string[] eosNames, string source, int? bosFallback = null, int? eosFallback = null)
     {
-        int? bos = null, eos = null;
+        int? bos = null, eos = null, pad = null;
         var configPath = Path.Combine(folder, ModelFolder.Config);
         if (File.Exists(configPath))
         {
@@ -183,10 +113,25 @@ public static class Tokenizers
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or IOException) { }   // config.json errors are reported by LlamaConfig.Load
         }
+        var tokenizerConfig = Path.Combine(folder, "tokenizer_config.json");
+        if (File.Exists(tokenizerConfig))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(tokenizerConfig));
+                int? Named(string field) => doc.RootElement.TryGetProperty(field, out var t) && (t.ValueKind == JsonValueKind.String ? t.GetString()
+                    : t.ValueKind == JsonValueKind.Object && t.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null) is { } name
+                    && special.TryGetValue(name, out int id) ? id : null;
+                bos ??= Named("bos_token");
+                eos ??= Named("eos_token");
+                pad = Named("pad_token");
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or IOException) { }   // chat settings only; ids come from tokenizer.json
+        }
         bos ??= bosNames.Where(special.ContainsKey).Select(n => (int?)special[n]).FirstOrDefault() ?? bosFallback;
         eos ??= eosNames.Where(special.ContainsKey).Select(n => (int?)special[n]).FirstOrDefault() ?? eosFallback;
         if (bos is null || eos is null)
-            throw LlamaFormatException.In(source, "cannot tell the BOS/EOS token ids (no bos_token_id/eos_token_id in config.json and no known special tokens)");
-        return (bos.Value, eos.Value, eos.Value);
+            throw LlamaFormatException.In(source, "cannot tell the BOS/EOS token ids (no bos_token_id/eos_token_id in config.json, no bos_token/eos_token in tokenizer_config.json and no known special tokens)");
+        return (bos.Value, eos.Value, pad ?? eos.Value);
     }
 }
