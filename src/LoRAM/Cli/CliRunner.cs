@@ -21,6 +21,7 @@ internal static class CliRunner
                 Console.Error.WriteLine($"loram: error: {OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (--help shows the usage)");
                 return 2;
             }
+            CommonOptions.CheckEnvironment();
             // Our handler, not System.CommandLine's: its default one would print a stack trace and return 1 for bad input.
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }

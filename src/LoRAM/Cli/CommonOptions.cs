@@ -33,11 +33,24 @@ internal static class CommonOptions
 
     public static string DTypeName(DType dtype) => dtype == DType.BF16 ? "bf16" : "f32";
 
-    /// <summary>The backend of <c>--device</c> (or the default).</summary>
+    /// <summary>The backend of <c>--device</c>, else of <c>LORAM_DEVICE</c>, else the default. A bad name, or CUDA on a
+    /// machine without a usable NVIDIA GPU, is bad input (one line, exit 2), named by where it came from.</summary>
     public static Backend OpenBackend(string? device)
     {
-        if (string.IsNullOrWhiteSpace(device)) return Backends.Create(Environment.GetEnvironmentVariable("LORAM_DEVICE"));
-        try { return Backends.Create(device); }
-        catch (ArgumentException e) { throw new UserInputException($"--device: {e.Message}", e); }
+        string source = string.IsNullOrWhiteSpace(device) ? "LORAM_DEVICE" : "--device";
+        string? name = string.IsNullOrWhiteSpace(device) ? Environment.GetEnvironmentVariable("LORAM_DEVICE") : device;
+        Device parsed;
+        try { parsed = Backends.Parse(name); }
+        catch (ArgumentException e) { throw new UserInputException($"{source}: {e.Message}", e); }
+        try { return Backends.Create(parsed); }
+        catch (InvalidOperationException e) { throw new UserInputException($"{source}: {e.Message}", e); }
+    }
+
+    /// <summary>LORAM_THREADS, when set, must be a positive whole number; checked before any command runs.</summary>
+    public static void CheckEnvironment()
+    {
+        var threads = Environment.GetEnvironmentVariable("LORAM_THREADS");
+        if (!string.IsNullOrWhiteSpace(threads) && !(int.TryParse(threads, out int n) && n > 0))
+            throw new UserInputException($"LORAM_THREADS must be a positive whole number of threads, got '{threads}'");
     }
 }

@@ -9,15 +9,16 @@ internal static class PipelineCommand
 {
     public static Command Create()
     {
+        var d = new PipelineOptions { Models = "", Out = "" };
         var models = new Option<string?>("--models") { Description = "Folder with base/ and sibling/ (default: the shipped models/ of this repository)." };
         var outDir = new Option<string>("--out") { Description = "Output folder (reports, adapters; a rerun resumes).", DefaultValueFactory = _ => Path.Combine("runs", "pipeline") };
         var variants = new Option<string?>("--variants") { Description = $"Comma-separated rows (default {string.Join(",", Variant.Defaults)}); see --all." };
         var all = new Option<bool>("--all") { Description = "Every row of the paper's table (Rand/Stru/Semi/Unst with and without alignment, QLoRAM-Stru) and the ratio sweep." };
         var sweep = new Option<bool>("--sweep") { Description = "Also LoRAM-Stru at ratios 0.25/0.5/0.75, with and without recovery (Figs. 6–7)." };
-        var ratio = new Option<double>("--ratio") { Description = "Pruning ratio of the LoRAM rows.", DefaultValueFactory = _ => 0.5 };
-        var steps = new Option<int>("--steps") { Description = "LoRA training steps of every trained row.", DefaultValueFactory = _ => 60 };
-        var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => 100 };
-        var mathItems = new Option<int>("--math-items") { Description = "Math problems (greedy decoding).", DefaultValueFactory = _ => 40 };
+        var ratio = new Option<double>("--ratio") { Description = "Pruning ratio of the LoRAM rows.", DefaultValueFactory = _ => d.Ratio };
+        var steps = new Option<int>("--steps") { Description = "LoRA training steps of every trained row.", DefaultValueFactory = _ => d.Steps };
+        var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => d.EvalItems };
+        var mathItems = new Option<int>("--math-items") { Description = "Math problems (greedy decoding).", DefaultValueFactory = _ => d.MathItems };
         var device = CommonOptions.Device();
         var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
         {
@@ -25,7 +26,7 @@ internal static class PipelineCommand
         };
         command.SetAction(parse =>
         {
-            var chosen = parse.GetValue(all) ? Variant.Catalogue(0.5).Select(v => v.Name).ToList()
+            var chosen = parse.GetValue(all) ? Variant.Catalogue(d.Ratio).Select(v => v.Name).ToList()
                 : parse.GetValue(variants)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList() ?? [.. Variant.Defaults];
             var o = new PipelineOptions
             {

@@ -20,7 +20,7 @@ internal static class PlanCommand
         var keepFirst = new Option<int?>("--keep-first") { Description = "Layers at the bottom kept whole (default 4 structured, 0 otherwise)." };
         var keepLast = new Option<int?>("--keep-last") { Description = "Layers at the top kept whole (default 2 structured, 0 otherwise)." };
         var nf4 = new Option<bool>("--nf4") { Description = "Also account the base at 4 bits (QLoRAM: a quarter of 16 bits)." };
-        var rank = new Option<int>("--rank") { Description = "LoRA rank on the seven projections.", DefaultValueFactory = _ => 8 };
+        var rank = new Option<int>("--rank") { Description = "LoRA rank on the seven projections.", DefaultValueFactory = _ => new Lora.LoraSettings().Rank };
         var lmHead = new Option<bool>("--lm-head") { Description = "Also put LoRA on the LM head." };
         var json = new Option<bool>("--json") { Description = "Print the plan as JSON." };
         var command = new Command("plan", "Parameter count, reduction ratio and training memory of a pruned model, from its config alone.")

@@ -12,6 +12,7 @@ internal static class PruneCommand
 {
     public static Command Create()
     {
+        var d = new PruneOptions { Model = "", Out = "", Method = PruningMethod.Stru };
         var model = new Option<string>("--model") { Description = "Model folder to prune (Hugging Face layout).", Required = true };
         var method = new Option<string>("--method") { Description = "rand | stru | semi | unst | wanda | magnitude.", Required = true };
         var ratio = new Option<double>("--ratio") { Description = "Fraction removed: of attention groups and MLP channels in each pruned layer (rand, stru), of weights (unst, wanda, magnitude). semi uses --nm." };
@@ -19,12 +20,12 @@ internal static class PruneCommand
         var nm = new Option<string?>("--nm") { Description = "N:M semi-structured pattern (semi: default 4:8; also for wanda/magnitude)." };
         var calib = new Option<string?>("--calib") { Description = "Plain-text calibration file (default: the embedded corpus)." };
         var samples = new Option<int?>("--samples") { Description = "Calibration samples (default 10 for stru, 128 for semi/unst/wanda)." };
-        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per calibration sample.", DefaultValueFactory = _ => 128 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the calibration windows and of LoRAM-Rand.", DefaultValueFactory = _ => 1 };
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per calibration sample.", DefaultValueFactory = _ => d.SeqLen };
+        var seed = new Option<int>("--seed") { Description = "Seed of the calibration windows and of LoRAM-Rand.", DefaultValueFactory = _ => d.Seed };
         var keepFirst = new Option<int?>("--keep-first") { Description = "Layers at the bottom kept whole (default 4 structured, 0 otherwise)." };
         var keepLast = new Option<int?>("--keep-last") { Description = "Layers at the top kept whole (default 2 structured, 0 otherwise)." };
         var taylor = new Option<string>("--taylor") { Description = "stru importance: element (Σ|w·g|) or vector (|Σ w·g| per row/column).", DefaultValueFactory = _ => "element" };
-        var device = new Option<string?>("--device") { Description = "cpu | cuda | ilgpu-cpu (default: LORAM_DEVICE, else CUDA when present, else cpu)." };
+        var device = CommonOptions.Device();
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON." };
 
         var command = new Command("prune", "Prune a model: structured (LoRAM-Rand, LoRAM-Stru) or non-structured (LoRAM-Semi, LoRAM-Unst, Wanda, magnitude).")
@@ -59,9 +60,7 @@ internal static class PruneCommand
                 Calibration = parse.GetValue(calib), Samples = parse.GetValue(samples), SeqLen = parse.GetValue(seqLen),
                 Seed = parse.GetValue(seed), KeepFirst = parse.GetValue(keepFirst), KeepLast = parse.GetValue(keepLast), Taylor = variant,
             };
-            Backend backend;
-            try { backend = Backends.Create(parse.GetValue(device) ?? Environment.GetEnvironmentVariable("LORAM_DEVICE")); }
-            catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+            var backend = CommonOptions.OpenBackend(parse.GetValue(device));
             PruneReport summary;
             using (backend)
             {

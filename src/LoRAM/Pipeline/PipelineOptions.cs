@@ -19,7 +19,7 @@ public sealed record PipelineOptions
     public int MicroBatch { get; init; } = 4;
     public int SeqLen { get; init; } = 384;
     public double LearningRate { get; init; } = 1e-3;
-    public int Rank { get; init; } = 8;
+    public int Rank { get; init; } = new Lora.LoraSettings().Rank;
     public int EvalEvery { get; init; } = 10;
     /// <summary>Held-out items scored during training (the Fig. 3 curve).</summary>
     public int CurveItems { get; init; } = 24;
