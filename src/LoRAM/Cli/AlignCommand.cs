@@ -16,11 +16,17 @@ internal static class AlignCommand
         var tokens = new Option<long>("--tokens") { Description = "Training tokens.", Required = true };
         var outDir = new Option<string>("--out") { Description = "Folder for the aligned model (with the pruning record), loss curve, report.", Required = true };
         var schedule = CorpusTrainingFlags.Create(d);
+        var weights = new Option<string>("--weights")
+        {
+            Description = "Weights that train: all, all-but-lm-head (the official LoRAM script) or pruned-layers.",
+            DefaultValueFactory = _ => WeightsName(d.Weights),
+        };
+        weights.AcceptOnlyFromAmong(Enum.GetValues<AlignedWeights>().Select(WeightsName).ToArray());
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
         var command = new Command("align", "Align a pruned model by a short continual pre-training (LoRAM's alignment).")
         {
-            model, data, tokens, outDir, device, json,
+            model, data, tokens, outDir, weights, device, json,
         };
         schedule.AddTo(command);
         command.SetAction(parse =>
@@ -28,6 +34,7 @@ internal static class AlignCommand
             var o = schedule.Read(parse, new AlignmentOptions
             {
                 Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Tokens = parse.GetValue(tokens), Out = parse.GetValue(outDir)!,
+                Weights = Enum.GetValues<AlignedWeights>().Single(w => WeightsName(w) == parse.GetValue(weights)),
             });
             CorpusTrainingReport report;
             using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
@@ -40,4 +47,10 @@ internal static class AlignCommand
         });
         return command;
     }
+
+    /// <summary>all, all-but-lm-head, pruned-layers.</summary>
+    private static string WeightsName(AlignedWeights w) => w switch
+    {
+        AlignedWeights.AllButLmHead => "all-but-lm-head", AlignedWeights.PrunedLayers => "pruned-layers", _ => "all",
+    };
 }

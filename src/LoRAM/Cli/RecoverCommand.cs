@@ -18,10 +18,17 @@ internal static class RecoverCommand
             DefaultValueFactory = _ => "unmasked",
         };
         mode.AcceptOnlyFromAmong("unmasked", "masked");
+        var fillA = new Option<string>("--fill-a")
+        {
+            Description = "Structured pruning: the pruned columns of A get zeros ('zeroA', the paper) or N(0, 1/r²) draws ('normA', the official script's option).",
+            DefaultValueFactory = _ => "zeroA",
+        };
+        fillA.AcceptOnlyFromAmong("zeroA", "normA");
+        var seed = new Option<int>("--seed") { Description = "Seed of the normA draws.", DefaultValueFactory = _ => new RecoveryOptions { PrunedModel = "", Adapter = "", OriginalModel = "", Out = "" }.Seed };
         var json = CommonOptions.Json();
         var command = new Command("recover", "Recover an adapter trained on a pruned model to the original model's shapes (LoRAM's R).")
         {
-            pruned, adapter, model, outDir, mode, json,
+            pruned, adapter, model, outDir, mode, fillA, seed, json,
         };
         command.SetAction(parse =>
         {
@@ -29,6 +36,7 @@ internal static class RecoverCommand
             {
                 PrunedModel = parse.GetValue(pruned)!, Adapter = parse.GetValue(adapter)!, OriginalModel = parse.GetValue(model)!,
                 Out = parse.GetValue(outDir)!, Masked = parse.GetValue(mode) == "masked",
+                FillA = parse.GetValue(fillA) == "normA" ? RecoveredA.Normal : RecoveredA.Zero, Seed = parse.GetValue(seed),
             });
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(result, indented: false));

@@ -19,7 +19,17 @@ public sealed record RecoveryOptions
     public required string Out { get; init; }
     /// <summary>Non-structured pruning: keep (B·A) ⊙ M by shipping the masks, instead of the paper's unmasked B·A.</summary>
     public bool Masked { get; init; }
+    /// <summary>The pruned columns of A^R: zeros (the paper) or N(0, 1/r²) (the official script's normA).</summary>
+    public RecoveredA FillA { get; init; } = RecoveredA.Zero;
+    /// <summary>Seed of the normA draws.</summary>
+    public int Seed { get; init; } = 1;
 }
+
+/// <summary>What recovery puts in the columns of A^R that pruning removed (o_proj's pruned heads, down_proj's pruned
+/// channels). The paper, and the official script's default (<c>zeroA</c>), leaves zeros, so pruned units get no update;
+/// the official script's <c>normA</c> draws them from N(0, 1/r²) instead, so B^R·A^R also updates the weights that read the
+/// pruned units' outputs.</summary>
+public enum RecoveredA { Zero, Normal }
 
 /// <summary>What recovery did.</summary>
 public sealed record RecoveryReport(string OutFolder, int Modules, long PrunedAdapterParameters, long RecoveredAdapterParameters, bool Masked);
@@ -44,11 +54,11 @@ public static class AdapterRecovery
         if (!File.Exists(configPath)) throw new UserInputException($"{o.OriginalModel}: not a model folder (no config.json)");
         var original = LlamaConfig.Load(configPath);
         var full = Path.GetFullPath(o.Out);
-        return AtomicFolder.Write(full, tmp => Recover(o.Adapter, o.PrunedModel, original, tmp, Path.GetFullPath(o.OriginalModel), o.Masked) with { OutFolder = full });
+        return AtomicFolder.Write(full, tmp => Recover(o.Adapter, o.PrunedModel, original, tmp, Path.GetFullPath(o.OriginalModel), o.Masked, o.FillA, o.Seed) with { OutFolder = full });
     }
 
     public static RecoveryReport Recover(string prunedAdapter, string prunedModel, LlamaConfig original, string outFolder,
-        string? originalModelName = null, bool masked = false)
+        string? originalModelName = null, bool masked = false, RecoveredA fillA = RecoveredA.Zero, int seed = 1)
     {
         var record = PruningRecord.LoadFor(prunedModel);
         var settings = PeftAdapterFormat.ReadConfig(Path.Combine(prunedAdapter, PeftAdapterFormat.ConfigFile));
@@ -86,6 +96,8 @@ public static class AdapterRecovery
                     // A^P [r, |J|] → A^R [r, in]: column j of A^P goes to column J[j].
                     if (!e.Shape.SequenceEqual([r, cols.Length])) throw ShapeError(weightsPath, e, [r, cols.Length]);
                     recovered = new float[r * inOriginal];
+                    if (fillA == RecoveredA.Normal && cols.Length < inOriginal)
+                        Training.LlamaInitializer.FillNormal(recovered, 1.0 / r, Data.Rng.For(seed, "recover/" + e.Name));   // kept columns overwritten below
                     for (int k = 0; k < r; k++)
                         for (int j = 0; j < cols.Length; j++) recovered[k * inOriginal + cols[j]] = values[k * cols.Length + j];
                     shape = [r, inOriginal];

@@ -66,7 +66,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
             {
                 var v = new Variant($"sweep-stru-{ratio.ToString("0.##", CultureInfo.InvariantCulture)}", VariantKind.Loram, PruningMethod.Stru, ratio);
                 task.Update(rows.Count + sweep.Count, $"row {rows.Count + sweep.Count + 1}/{total}: {v.Name}");
-                sweep.Add(Cached(Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "sweep", v.Name), withoutRecovery: true)));
+                sweep.Add(Cached(Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "sweep", v.Name))));
             }
         task.Update(total, "done");
         return (rows, sweep);
@@ -89,7 +89,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         return result;
     }
 
-    private VariantResult RunVariant(Variant v, string dir, bool withoutRecovery = false)
+    private VariantResult RunVariant(Variant v, string dir)
     {
         long baseParams = LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)).ParameterCount();
         switch (v.Kind)
@@ -145,8 +145,8 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                     AdapterRecovery.Recover(adapter, trainOn, LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)), recovered, Path.GetFullPath(BaseModel));
                 });
                 var scores = Evaluate(BaseModel, recovered, v.Name);
-                double? without = null;
-                if (withoutRecovery) without = Evaluate(trainOn, adapter, v.Name, perplexityOnly: true).PplIn;
+                // Every LoRAM row also scores the pruned model with its own adapter: what recovery adds (or costs).
+                double without = Evaluate(trainOn, adapter, v.Name, perplexityOnly: true).PplIn;
                 long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
                 return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with { Curve = curve, PerplexityWithoutRecovery = without };
             }

@@ -22,7 +22,7 @@ public sealed record VariantResult
     public required double MathAccuracy { get; init; }
     /// <summary>(step, held-out perplexity) of the model being trained (for LoRAM rows: the pruned model, before recovery).</summary>
     public IReadOnlyList<CurvePoint> Curve { get; init; } = [];
-    /// <summary>LoRAM rows: in-domain perplexity of the pruned model with its own adapter, i.e. without recovery.</summary>
+    /// <summary>Every LoRAM row: in-domain perplexity of the pruned model with its own adapter, i.e. without recovery.</summary>
     public double? PerplexityWithoutRecovery { get; init; }
     /// <summary>Wall-clock seconds the whole row took (prune, align, train, evaluate) when it was computed.</summary>
     public double? RowSeconds { get; init; }

@@ -7,12 +7,27 @@ using LoRAM.Tensors;
 
 namespace LoRAM.Training;
 
+/// <summary>Which weights of the pruned model alignment trains.</summary>
+public enum AlignedWeights
+{
+    /// <summary>Every weight: embeddings, norms, every layer, the LM head.</summary>
+    All,
+    /// <summary>Every weight but an untied LM head — the official LoRAM alignment script's choice (a tied head is the
+    /// embedding and trains with it, as in Hugging Face, where the tied parameter is named for the embedding).</summary>
+    AllButLmHead,
+    /// <summary>Only the weights of the layers pruning changed (their norms and projections).</summary>
+    PrunedLayers,
+}
+
 /// <summary>What <c>loram align</c> is told: the pruned model and the corpus schedule. Its defaults differ from
 /// pre-training's where the weights are already trained: a lower learning rate, BF16 output.</summary>
 public sealed record AlignmentOptions : CorpusTrainingOptions
 {
     /// <summary>The pruned model folder to align.</summary>
     public required string Model { get; init; }
+    /// <summary>Which weights train. <see cref="AlignedWeights.All"/> is what the pipeline's aligned rows were measured with;
+    /// the official script freezes the LM head (<see cref="AlignedWeights.AllButLmHead"/>).</summary>
+    public AlignedWeights Weights { get; init; } = AlignedWeights.All;
 
     public AlignmentOptions()
     {
@@ -40,8 +55,29 @@ public static class Alignment
         {
             Prepare = (model, trainer) => ProjectOntoMasks(o.Model, model, trainer),
             WriteSideFiles = folder => CopyModelSideFiles(o.Model, folder),
+            SelectParameters = model => Select(o, model),
+            ReportWeightChange = true,
         };
         return CorpusTraining.Run(o, job, backend, progress);
+    }
+
+    /// <summary>The parameters <see cref="AlignmentOptions.Weights"/> names, by their checkpoint names.</summary>
+    private static IReadOnlyList<Autograd.Var> Select(AlignmentOptions o, LlamaModel model)
+    {
+        var all = model.Parameters().ToList();
+        switch (o.Weights)
+        {
+            case AlignedWeights.All:
+                return all;
+            case AlignedWeights.AllButLmHead:
+                return all.Where(v => v.Name != LlamaTensorNames.LmHead).ToList();
+            default:
+                if (!File.Exists(Path.Combine(o.Model, PruningRecord.FileName)))
+                    throw new UserInputException($"{o.Model}: --weights pruned-layers needs the pruning record {PruningRecord.FileName}; this folder has none");
+                var pruned = PruningRecord.LoadFor(o.Model).Layers.Where(l => l.Pruned).Select(l => $"model.layers.{l.Layer}.").ToList();
+                if (pruned.Count == 0) throw new UserInputException($"{o.Model}: --weights pruned-layers, but the pruning record prunes no layer");
+                return all.Where(v => v.Name is { } n && pruned.Any(p => n.StartsWith(p, StringComparison.Ordinal))).ToList();
+        }
     }
 
     /// <summary>W ← W ⊙ M after every optimizer step, for each projection the folder's masks cover; null when it has none.

@@ -91,6 +91,9 @@ public sealed record CorpusTrainingReport
     public string? LastCheckpoint { get; init; }
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyDictionary<string, OpTiming>? OpProfile { get; init; }
+    /// <summary>Alignment: ‖W − W0^P‖ / ‖W0^P‖ of every trained tensor, by checkpoint name — how far alignment moved each.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, double>? WeightChange { get; init; }
 }
 
 /// <summary>Seconds one op spent forward and backward, and how often it ran forward.</summary>
@@ -111,6 +114,10 @@ internal static class CorpusTraining
         public Func<LlamaModel, Trainer, IDisposable?>? Prepare { get; init; }
         /// <summary>Files the finished model folder gets besides weights, config and tokenizer.</summary>
         public Action<string>? WriteSideFiles { get; init; }
+        /// <summary>The weights to train (by default every parameter of the model); the others stay as loaded.</summary>
+        public Func<LlamaModel, IReadOnlyList<Var>>? SelectParameters { get; init; }
+        /// <summary>Report ‖W − W_start‖ / ‖W_start‖ of every trained tensor.</summary>
+        public bool ReportWeightChange { get; init; }
     }
 
     public static CorpusTrainingReport Run(CorpusTrainingOptions a, Job job, Backend backend, IProgressReporter progress)
@@ -160,9 +167,11 @@ internal static class CorpusTraining
         using var model = job.CreateModel(backend, new LlamaModelOptions { Trainable = true, CheckpointLayers = a.CheckpointLayers });
         var ledger = new MemoryLedger();
         model.RegisterMemory(ledger);
+        var parameters = job.SelectParameters?.Invoke(model) ?? model.Parameters().ToList();
+        var start = job.ReportWeightChange ? parameters.ToDictionary(v => v, v => v.Value.ToFloatArray(), ReferenceEqualityComparer.Instance) : null;
         var trainable = new TrainableModel
         {
-            Parameters = model.Parameters().ToList(),
+            Parameters = parameters,
             Forward = (tape, ids) => model.Forward(tape, ids),
             WriteFolderFiles = folder => WriteModelFiles(config, folder),
         };
@@ -208,6 +217,7 @@ internal static class CorpusTraining
         }
         var report = new CorpusTrainingReport
         {
+            WeightChange = start?.ToDictionary(p => ((Var)p.Key).Name ?? "?", p => RelativeChange(p.Value, ((Var)p.Key).Value.ToFloatArray())),
             Out = Path.GetFullPath(a.Out), Config = job.ConfigLabel, Parameters = config.ParameterCount(), Device = backend.Name,
             Threads = backend is CpuBackend cpu ? cpu.Threads : null, Seed = a.Seed, SeqLen = a.SeqLen, Batch = options.BatchSequences,
             MicroBatch = options.MicroBatch, Completed = summary.Completed, Steps = summary.Steps, PlannedSteps = options.Steps,
@@ -219,6 +229,19 @@ internal static class CorpusTraining
         };
         AtomicFile.WriteAllText(Path.Combine(a.Out, ReportFile), ReportJson.Serialize(report));
         return report;
+    }
+
+    /// <summary>‖after − before‖ / ‖before‖ (Frobenius), in double.</summary>
+    internal static double RelativeChange(float[] before, float[] after)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < before.Length; i++)
+        {
+            double d = (double)after[i] - before[i];
+            diff += d * d;
+            norm += (double)before[i] * before[i];
+        }
+        return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
     }
 
     /// <summary>config.json and the byte tokenizer's loram_tokenizer.json: with the weights, a loadable model folder.</summary>

@@ -44,7 +44,7 @@ public static class LlamaInitializer
     }
 
     /// <summary>Box–Muller: two uniforms u1 ∈ (0, 1], u2 ∈ [0, 1) give two independent N(0, 1) draws.</summary>
-    private static void FillNormal(float[] values, double std, Rng rng)
+    internal static void FillNormal(float[] values, double std, Rng rng)
     {
         for (int i = 0; i < values.Length; i += 2)
         {

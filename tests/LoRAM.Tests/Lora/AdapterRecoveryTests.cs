@@ -27,8 +27,9 @@ public sealed class AdapterRecoveryTests : IDisposable
         _dir.Dispose();
     }
 
-    private static RecoveryReport Recover(string pruned, string adapter, string original, string outDir, bool masked = false) =>
-        AdapterRecovery.Run(new RecoveryOptions { PrunedModel = pruned, Adapter = adapter, OriginalModel = original, Out = outDir, Masked = masked });
+    private static RecoveryReport Recover(string pruned, string adapter, string original, string outDir, bool masked = false,
+        RecoveredA fillA = RecoveredA.Zero, int seed = 1) =>
+        AdapterRecovery.Run(new RecoveryOptions { PrunedModel = pruned, Adapter = adapter, OriginalModel = original, Out = outDir, Masked = masked, FillA = fillA, Seed = seed });
 
     /// <summary>Trains nothing, but gives A and B random values: an adapter that changes every targeted projection.</summary>
     private static void SaveRandomAdapter(LlamaModel model, string folder, int seed, Func<string, Tensor?>? masks = null)
@@ -41,6 +42,47 @@ public sealed class AdapterRecoveryTests : IDisposable
             layer.B.Value.Backend.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan()), layer.B.Value);
         }
         adapter.Save(folder);
+    }
+
+    [Fact]
+    public void NormA_draws_only_the_pruned_columns_of_A_from_a_normal_of_std_one_over_r_and_keeps_everything_else()
+    {
+        var src = Path.Combine(_dir.Path, "model");
+        TinyLlama.Write(src, new TinyLlamaOptions { Layers = 3, Heads = 4, KvHeads = 4, Hidden = 64, Intermediate = 256 });
+        var prunedDir = Path.Combine(_dir.Path, "pruned");
+        ModelPruner.Run(new PruneOptions { Model = src, Out = prunedDir, Method = PruningMethod.Rand, Ratio = 0.5, KeepFirst = 1, KeepLast = 1 }, _cpu);
+        var adapterDir = Path.Combine(_dir.Path, "adapter-pruned");
+        using (var pruned = LlamaModel.Load(prunedDir, _cpu)) SaveRandomAdapter(pruned, adapterDir, 3);
+        string zero = Path.Combine(_dir.Path, "zeroA"), norm = Path.Combine(_dir.Path, "normA"), again = Path.Combine(_dir.Path, "normA-again");
+        Recover(prunedDir, adapterDir, src, zero);
+        Recover(prunedDir, adapterDir, src, norm, fillA: RecoveredA.Normal, seed: 7);
+        Recover(prunedDir, adapterDir, src, again, fillA: RecoveredA.Normal, seed: 7);
+
+        var record = PruningRecord.LoadFor(prunedDir);
+        using var zf = LoRAM.Llama.Safetensors.SafetensorsFile.Open(Path.Combine(zero, PeftAdapterFormat.WeightsFile));
+        using var nf = LoRAM.Llama.Safetensors.SafetensorsFile.Open(Path.Combine(norm, PeftAdapterFormat.WeightsFile));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(norm, PeftAdapterFormat.WeightsFile)), File.ReadAllBytes(Path.Combine(again, PeftAdapterFormat.WeightsFile)));
+        var drawn = new List<float>();
+        foreach (var e in zf.Entries)
+        {
+            float[] z = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(zf.RawBytes(e.Name)).ToArray(), n = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(nf.RawBytes(e.Name)).ToArray();
+            var parsed = PeftAdapterFormat.ParseTensorName(e.Name)!.Value;
+            var projection = LoRAM.Llama.Projection.Find(parsed.Path.Split('.')[^1]);
+            int layer = projection is null ? -1 : int.Parse(parsed.Path.Split('.')[2]);
+            var keptCols = projection is null || parsed.Matrix != 'A' ? null : record.KeptColumns(layer, projection).ToHashSet();
+            int cols = e.Shape[^1];
+            for (int i = 0; i < z.Length; i++)
+            {
+                bool prunedColumn = keptCols is not null && !keptCols.Contains(i % cols);
+                if (prunedColumn) { Assert.Equal(0f, z[i]); drawn.Add(n[i]); }
+                else Assert.Equal(z[i], n[i]);   // B, kept columns, unpruned layers: the zeroA adapter exactly
+            }
+        }
+        // Layer 1's o_proj (2 pruned heads × 16) and down_proj (128 pruned channels), rank 4: 4 × 160 draws of N(0, 1/4²).
+        Assert.Equal(4 * (2 * 16 + 128), drawn.Count);
+        double mean = drawn.Average(v => (double)v), std = Math.Sqrt(drawn.Average(v => ((double)v - mean) * (v - mean)));
+        Assert.InRange(mean, -0.05, 0.05);           // 5 standard errors of the mean (0.25/√640 ≈ 0.0099)
+        Assert.InRange(std, 0.25 * 0.9, 0.25 * 1.1); // the sample std of 640 draws is within 10 % (its standard error is 2.8 %)
     }
 
     [Theory]

@@ -52,6 +52,8 @@ public sealed class PipelineTests : IDisposable
         Assert.All(rows.Where(r => r.Name != "base"), r => Assert.NotEmpty(r.Curve));
         Assert.All(rows, r => Assert.InRange(r.PerplexityInDomain, 1, 1e6));
         Assert.NotNull(sweep.Single().PerplexityWithoutRecovery);
+        Assert.All(rows.Where(r => r.Name.Contains("loram")), r => Assert.NotNull(r.PerplexityWithoutRecovery));
+        Assert.All(rows.Where(r => !r.Name.Contains("loram")), r => Assert.Null(r.PerplexityWithoutRecovery));
         Assert.Contains("report.md", files);
         Assert.Same(rows, drawnRows);
         Assert.Same(sweep, drawnSweep);
