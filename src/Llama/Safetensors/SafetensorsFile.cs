@@ -55,9 +55,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         if (Directory.Exists(path)) throw LlamaFormatException.In(path, "is a folder, not a safetensors file");
         if (!File.Exists(path)) throw LlamaFormatException.In(path, "file not found");
-        long length;
-        try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(path, $"cannot read ({e.Message})", e); }
+        long length = LengthOf(path);
         if (length < 8) throw LlamaFormatException.In(path, $"truncated safetensors file: {length} bytes, fewer than the 8-byte header length");
 
         MappedRegion region;
@@ -75,6 +73,29 @@ public sealed unsafe class SafetensorsFile : IDisposable
             return new SafetensorsFile(path, region, dataStart, entries, metadata);
         }
         catch { region.Release(); throw; }
+    }
+
+    /// <summary>
+    /// Bytes of the file <paramref name="path"/> names, through any symbolic links: Hugging Face's hub cache keeps
+    /// <c>snapshots/&lt;rev&gt;/model.safetensors</c> as a relative link to <c>../../blobs/&lt;hash&gt;</c>, and
+    /// <c>FileInfo.Length</c> is the link's own size (a few dozen bytes). The length is read from an open handle, so it
+    /// is the size of exactly what gets mapped.
+    /// </summary>
+    internal static long LengthOf(string path)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            return RandomAccess.GetLength(handle);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A dangling link: name where it points, which is what the person has to fix.
+            string? target = null;
+            try { target = File.ResolveLinkTarget(path, returnFinalTarget: false)?.FullName; }
+            catch (Exception inner) when (inner is IOException or UnauthorizedAccessException) { }
+            throw LlamaFormatException.In(path, target is null ? $"cannot read ({e.Message})" : $"is a link to {target}, which cannot be read ({e.Message})", e);
+        }
     }
 
     private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataBytes)
