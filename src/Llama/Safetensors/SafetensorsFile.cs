@@ -184,6 +184,24 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_region.Pointer + _dataStart + e.Begin, (int)e.Bytes);
     }
 
+    /// <summary>True when tensor <paramref name="name"/> here and <paramref name="otherName"/> in <paramref name="other"/>
+    /// hold the same bytes (compared straight from the mappings, a chunk at a time: no size limit, no copy).</summary>
+    internal bool SameBytes(string name, SafetensorsFile other, string otherName)
+    {
+        SafetensorsEntry a = this[name], b = other[otherName];
+        ThrowIfDisposed();
+        other.ThrowIfDisposed();
+        if (a.Bytes != b.Bytes) return false;
+        byte* pa = _region.Pointer + _dataStart + a.Begin, pb = other._region.Pointer + other._dataStart + b.Begin;
+        const int Chunk = 1 << 30;
+        for (long at = 0; at < a.Bytes; at += Chunk)
+        {
+            int count = (int)Math.Min(Chunk, a.Bytes - at);
+            if (!new ReadOnlySpan<byte>(pa + at, count).SequenceEqual(new ReadOnlySpan<byte>(pb + at, count))) return false;
+        }
+        return true;
+    }
+
     /// <summary>
     /// The tensor <paramref name="name"/> on <paramref name="backend"/>, in its stored dtype (BF16 stays 2 bytes per
     /// element) unless <paramref name="dtype"/> asks for a conversion. I64 is narrowed to I32 (values must fit).
