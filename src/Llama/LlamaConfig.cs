@@ -104,12 +104,15 @@ public sealed record LlamaConfig
     public static LlamaConfig Parse(string json, string source = "config.json")
     {
         JsonObject root;
+        var options = new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false };
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false }) as JsonObject
-                   ?? throw LlamaFormatException.In(source, "expected a JSON object");
+            using (var doc = JsonDocument.Parse(json, options))
+                if (JsonText.FindInvalidString(doc.RootElement) is { } bad) throw LlamaFormatException.In(source, JsonText.Describe(bad));
+            root = JsonNode.Parse(json, documentOptions: options) as JsonObject ?? throw LlamaFormatException.In(source, "expected a JSON object");
         }
         catch (JsonException e) { throw LlamaFormatException.In(source, $"not valid JSON ({e.Message})", e); }
+        catch (InvalidOperationException e) { throw LlamaFormatException.In(source, JsonText.Describe(JsonText.InvalidPropertyName), e); }
 
         var r = new FieldReader(root, source);
         if (r.Bool("attention_bias", false) || r.Bool("mlp_bias", false))

@@ -106,9 +106,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
         // The header was checked against the file size above, so this copy is at most the file's own size.
         try { doc = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw LlamaFormatException.In(path, $"header is not valid JSON ({e.Message})", e); }
+        catch (InvalidOperationException e) { throw LlamaFormatException.In(path, "header: " + JsonText.Describe(JsonText.InvalidPropertyName), e); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw LlamaFormatException.In(path, "header is not a JSON object");
+            if (JsonText.FindInvalidString(doc.RootElement) is { } bad) throw LlamaFormatException.In(path, "header: " + JsonText.Describe(bad));
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>();
             foreach (var p in doc.RootElement.EnumerateObject())
