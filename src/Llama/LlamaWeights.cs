@@ -75,6 +75,7 @@ public sealed class LlamaWeights : IDisposable
                     throw ConfigAgreement.ShapeMismatch(config, configPath, checkpoint.FileOf(name).Path, name, entry.Shape, shape);
                 if (entry.DType is not (DType.F32 or DType.BF16 or DType.F16))
                     throw LlamaFormatException.In(checkpoint.FileOf(name).Path, $"tensor '{name}' has dtype {entry.DTypeName}; weights must be F32, BF16 or F16");
+                checkpoint.FileOf(name).RequireFinite(name);
                 tensors[name] = checkpoint.Load(backend, name, dtype);
             }
             return new LlamaWeights(config, tensors);

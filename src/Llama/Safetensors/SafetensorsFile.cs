@@ -186,6 +186,34 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_region.Pointer + _dataStart + e.Begin, (int)e.Bytes);
     }
 
+    /// <summary>
+    /// Index of the first NaN or ±Inf element of float tensor <paramref name="name"/> (F32, BF16 or F16), with the count
+    /// of such elements, or null when every element is finite (other dtypes: null). One pass over the mapped bytes:
+    /// an element is non-finite exactly when its exponent bits are all ones, tested a vector of elements at a time.
+    /// </summary>
+    public (long First, long Count)? FindNonFinite(string name)
+    {
+        var e = this[name];
+        ThrowIfDisposed();
+        byte* p = _region.Pointer + _dataStart + e.Begin;
+        return e.DType switch
+        {
+            DType.F32 => NonFinite.Find((uint*)p, e.Elements, 0x7F80_0000u),
+            DType.BF16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7F80),
+            DType.F16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7C00),
+            _ => null,
+        };
+    }
+
+    /// <summary>Throws <see cref="LlamaFormatException"/> naming the file and tensor when it holds a NaN or ±Inf
+    /// (<see cref="FindNonFinite"/>): weights that are not numbers turn every result into NaN downstream, where the
+    /// cause can no longer be seen.</summary>
+    public void RequireFinite(string name)
+    {
+        if (FindNonFinite(name) is var (first, count))
+            throw LlamaFormatException.In(Path, $"tensor '{name}' holds {count} NaN/Inf value{(count == 1 ? "" : "s")} (the first at element {first}): the weights are corrupt");
+    }
+
     /// <summary>True when tensor <paramref name="name"/> here and <paramref name="otherName"/> in <paramref name="other"/>
     /// hold the same bytes (compared straight from the mappings, a chunk at a time: no size limit, no copy).</summary>
     internal bool SameBytes(string name, SafetensorsFile other, string otherName)

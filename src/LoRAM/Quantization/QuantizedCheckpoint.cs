@@ -67,6 +67,10 @@ public static class QuantizedCheckpoint
         }
 
         float[] absmax = ReadAbsmax(checkpoint, weightName, state, blocks, Bad);
+        // The codes are 4-bit indices, always finite; a NaN/Inf scale (stored, or from nested scales/offset) is not.
+        for (int b = 0; b < absmax.Length; b++)
+            if (!float.IsFinite(absmax[b]))
+                throw Bad(weightName + BitsandbytesLayout.Absmax, $"block {b}'s scale is {absmax[b]} (NaN/Inf): the weights are corrupt");
         var codes = checkpoint.Load(backend, weightName);
         try
         {

@@ -89,6 +89,22 @@ public sealed class QuantizedRoundTripTests : IDisposable
         Assert.True(double.IsFinite(nllNf4) && nllNf4 <= 1.10 * nllBf16, $"{name}: NF4 {nllNf4:F4} vs BF16 {nllBf16:F4} nats/byte");
     }
 
+    /// <summary>A NaN scale makes 64 weights NaN: loading names the absmax tensor (plain F32 absmax, and a NaN nested
+    /// scale of double quantization, which poisons 256 blocks).</summary>
+    [Theory]
+    [InlineData(false, ".absmax")]
+    [InlineData(true, ".nested_absmax")]
+    public void A_non_finite_block_scale_is_refused_naming_the_tensor(bool doubleQuant, string poisoned)
+    {
+        string src = Path.Combine(_dir, "model"), dst = Path.Combine(_dir, "nf4");
+        TinyLlamaFolder.Write(src, hidden: 48, intermediate: 100, headDim: 12);
+        ModelQuantizer.Quantize(src, dst, doubleQuant);
+        string weights = Path.Combine(dst, ModelFolder.Weights), tensor = LlamaTensorNames.Down(1) + poisoned;
+        Llama.Tests.Support.SafetensorsPoke.Element(weights, tensor, 0, DType.F32, "nan");
+        using var cpu = new CpuBackend(1);
+        Llama.Tests.Support.Rejection.Expect<LlamaFormatException>(() => LoadQuantized(dst, cpu).Dispose(), weights, LlamaTensorNames.Down(1) + ".absmax", "NaN/Inf");
+    }
+
     private static LlamaModel LoadQuantized(string folder, Backend backend)
     {
         Assert.True(QuantizedCheckpoint.IsQuantized(folder));
