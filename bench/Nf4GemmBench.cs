@@ -23,6 +23,11 @@ internal static class Nf4GemmBench
         ("bwd 2048x2048 . 2048x768", 2048, 2048, 768, false),
         ("decode 1x3072 . 768x3072^T", 1, 3072, 768, true),
         ("decode-b4 4x3072 . 768x3072^T", 4, 3072, 768, true),
+        // models/base's down_proj (in 688 = 10.75 blocks: NF4 blocks straddle rows) and an aligned twin (in 704).
+        ("fwd-688 2048x688 . 256x688^T", 2048, 688, 256, true),
+        ("decode-688 1x688 . 256x688^T", 1, 688, 256, true),
+        ("decode-704 1x704 . 256x704^T", 1, 704, 256, true),
+        ("bwd-688 2048x256 . 256x688", 2048, 256, 688, false),
     ];
 
     public static int Run(string[] args)

@@ -12,6 +12,18 @@ namespace LoRAM.Llama;
 /// </summary>
 public sealed record LlamaConfig
 {
+    /// <summary>
+    /// Most decoder layers a config may declare: 10,000, ~80× the deepest published LLaMA (405B, 126 layers). A config
+    /// is read before any weights (and <c>loram plan</c> reads nothing else), so this bounds what per-layer lists cost
+    /// before a checkpoint can say otherwise; with weights, the layers must also be exactly those the checkpoint holds
+    /// (<see cref="ConfigAgreement"/>).
+    /// </summary>
+    public const int MaxLayers = 10_000;
+
+    /// <summary>Most parameters a config may imply: 10^15 (2 PB at BF16, ~2,500× LLaMA-3.1-405B). Keeps every count,
+    /// byte and plan figure well inside a 64-bit integer; a config past it is a typo or an attack, not a model.</summary>
+    public const double MaxParameters = 1e15;
+
     public required int HiddenSize { get; init; }
     public required int NumHiddenLayers { get; init; }
     public required int NumAttentionHeads { get; init; }
@@ -62,6 +74,18 @@ public sealed record LlamaConfig
         return total;
     }
 
+    /// <summary><see cref="ParameterCount"/> in float64 (no overflow for any field values).</summary>
+    private double ParameterCountEstimate()
+    {
+        double h = HiddenSize, total = (double)VocabSize * h * (TieWordEmbeddings ? 1 : 2) + h;
+        for (int l = 0; l < NumHiddenLayers; l++)
+        {
+            double q = (double)HeadsAt(l) * HeadDim, kv = (double)KvHeadsAt(l) * HeadDim, ff = IntermediateAt(l);
+            total += 2 * h * q + 2 * h * kv + 3 * h * ff + 2 * h;
+        }
+        return total;
+    }
+
     // ---- reading --------------------------------------------------------------------------------
 
     /// <summary>Reads and validates a config.json.</summary>
@@ -80,12 +104,15 @@ public sealed record LlamaConfig
     public static LlamaConfig Parse(string json, string source = "config.json")
     {
         JsonObject root;
+        var options = new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false };
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, AllowDuplicateProperties = false }) as JsonObject
-                   ?? throw LlamaFormatException.In(source, "expected a JSON object");
+            using (var doc = JsonDocument.Parse(json, options))
+                if (JsonText.FindInvalidString(doc.RootElement) is { } bad) throw LlamaFormatException.In(source, JsonText.Describe(bad));
+            root = JsonNode.Parse(json, documentOptions: options) as JsonObject ?? throw LlamaFormatException.In(source, "expected a JSON object");
         }
         catch (JsonException e) { throw LlamaFormatException.In(source, $"not valid JSON ({e.Message})", e); }
+        catch (InvalidOperationException e) { throw LlamaFormatException.In(source, JsonText.Describe(JsonText.InvalidPropertyName), e); }
 
         var r = new FieldReader(root, source);
         if (r.Bool("attention_bias", false) || r.Bool("mlp_bias", false))
@@ -136,6 +163,8 @@ public sealed record LlamaConfig
         Positive("vocab_size", VocabSize);
         Positive("head_dim", HeadDim);
         Positive("max_position_embeddings", MaxPositionEmbeddings);
+        if (NumHiddenLayers > MaxLayers)
+            throw LlamaFormatException.In(source, $"field 'num_hidden_layers' is {NumHiddenLayers}, over the {MaxLayers} this tool accepts (the deepest LLaMA has 126)");
         if (HeadDim % 2 != 0) throw LlamaFormatException.In(source, $"field 'head_dim' must be even for rotary embeddings, got {HeadDim}");
         if (NumAttentionHeads % NumKeyValueHeads != 0)
             throw LlamaFormatException.In(source, $"field 'num_key_value_heads' ({NumKeyValueHeads}) must divide num_attention_heads ({NumAttentionHeads})");
@@ -149,12 +178,17 @@ public sealed record LlamaConfig
         CheckLayers("loram_layer_heads", LayerHeads, allowZero: true);
         CheckLayers("loram_layer_kv_heads", LayerKvHeads, allowZero: true);
         CheckLayers("loram_layer_intermediate", LayerIntermediate, allowZero: true);
-        for (int l = 0; l < NumHiddenLayers; l++)
-        {
-            int q = HeadsAt(l), kv = KvHeadsAt(l);
-            if (kv == 0 ? q != 0 : q % kv != 0)
-                throw LlamaFormatException.In(source, $"layer {l}: {q} query heads is not a multiple of its {kv} key/value heads (loram_layer_heads / loram_layer_kv_heads)");
-        }
+        if (LayerHeads is not null || LayerKvHeads is not null)
+            for (int l = 0; l < NumHiddenLayers; l++)
+            {
+                int q = HeadsAt(l), kv = KvHeadsAt(l);
+                if (kv == 0 ? q != 0 : q % kv != 0)
+                    throw LlamaFormatException.In(source, $"layer {l}: {q} query heads is not a multiple of its {kv} key/value heads (loram_layer_heads / loram_layer_kv_heads)");
+            }
+        // In float64, so the check itself cannot overflow (each size is below 2^31, layers below 10^4).
+        double parameters = ParameterCountEstimate();
+        if (parameters > MaxParameters)
+            throw LlamaFormatException.In(source, $"hidden_size {HiddenSize}, intermediate_size {IntermediateSize}, vocab_size {VocabSize}, {NumAttentionHeads}/{NumKeyValueHeads} heads of head_dim {HeadDim} and {NumHiddenLayers} layers imply {parameters:E2} parameters, over the {MaxParameters:E0} this tool accepts");
 
         void CheckLayers(string field, int[]? values, bool allowZero)
         {

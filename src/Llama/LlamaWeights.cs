@@ -51,13 +51,18 @@ public sealed class LlamaWeights : IDisposable
 
     /// <summary>
     /// Loads <c>config.json</c> and the safetensors checkpoint of <paramref name="folder"/> (single or sharded).
-    /// Tensors keep their stored dtype unless <paramref name="dtype"/> is given. Extra tensors in the checkpoint
-    /// (e.g. an <c>lm_head.weight</c> duplicate in a tied model, rotary buffers) are ignored.
+    /// Tensors keep their stored dtype unless <paramref name="dtype"/> is given. The checkpoint must be the model the
+    /// config describes (<see cref="ConfigAgreement"/>: no layers beyond num_hidden_layers, shapes as the config sizes
+    /// them, a tied head only beside an lm_head.weight equal to the embedding); other extra tensors (rotary buffers)
+    /// are ignored.
     /// </summary>
     public static LlamaWeights Load(string folder, Backend backend, DType? dtype = null)
     {
-        var config = LlamaConfig.Load(Path.Combine(folder, ModelFolder.Config));
+        string configPath = Path.Combine(folder, ModelFolder.Config);
+        var config = LlamaConfig.Load(configPath);
         using var checkpoint = SafetensorsCheckpoint.Open(folder);
+        ConfigAgreement.CheckLayers(config, configPath, checkpoint, folder);
+        ConfigAgreement.CheckHead(config, configPath, checkpoint, folder);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
@@ -66,9 +71,11 @@ public sealed class LlamaWeights : IDisposable
                 if (!checkpoint.Contains(name))
                     throw LlamaFormatException.In(folder, $"checkpoint has no tensor '{name}' (expected shape [{string.Join(", ", shape)}] from config.json)");
                 var entry = checkpoint[name];
-                CheckShape(checkpoint.FileOf(name).Path, name, entry.Shape, shape);
+                if (!entry.Shape.SequenceEqual(shape))
+                    throw ConfigAgreement.ShapeMismatch(config, configPath, checkpoint.FileOf(name).Path, name, entry.Shape, shape);
                 if (entry.DType is not (DType.F32 or DType.BF16 or DType.F16))
                     throw LlamaFormatException.In(checkpoint.FileOf(name).Path, $"tensor '{name}' has dtype {entry.DTypeName}; weights must be F32, BF16 or F16");
+                checkpoint.FileOf(name).RequireFinite(name);
                 tensors[name] = checkpoint.Load(backend, name, dtype);
             }
             return new LlamaWeights(config, tensors);

@@ -59,10 +59,13 @@ public static class RopeTables
         return (cos, sin);
     }
 
-    /// <summary>The tables of <paramref name="config"/> as F32 tensors [maxPositions, head_dim/2] on <paramref name="backend"/>.</summary>
-    public static (Tensor Cos, Tensor Sin) Create(Backend backend, LlamaConfig config, int? maxPositions = null)
+    /// <summary>The tables of <paramref name="config"/> as F32 tensors [maxPositions, head_dim/2] on <paramref name="backend"/>.
+    /// The caller names the positions it will use: never sized by max_position_embeddings alone, which a config may set
+    /// to 2^31 − 1 (2^31 · head_dim floats) while a run uses a few thousand.</summary>
+    public static (Tensor Cos, Tensor Sin) Create(Backend backend, LlamaConfig config, int maxPositions)
     {
-        int n = maxPositions ?? config.MaxPositionEmbeddings;
+        if (maxPositions <= 0) throw new ArgumentOutOfRangeException(nameof(maxPositions), maxPositions, "positions must be positive");
+        int n = maxPositions;
         var (cos, sin) = Compute(n, config.HeadDim, config.RopeTheta, config.RopeScaling);
         var c = Tensor.FromArray(backend, cos, n, config.HeadDim / 2);
         try { return (c, Tensor.FromArray(backend, sin, n, config.HeadDim / 2)); }

@@ -5,10 +5,12 @@ namespace LoRAM.Tensors;
 /// src/LoRAM/Quantization/README.md): the row-major weight flattened and cut into blocks of 64 elements,
 /// element i has the 4-bit code of w_i / absmax_{i/64}, two codes per byte with element 2j in the HIGH nibble
 /// of byte j. Dequantization: ŵ_i = NF4[code_i] · absmax_{i/64} (one float32 product, as bitsandbytes).
-/// <para><see cref="Codes"/> is U8 [Rows·Cols/2]; <see cref="Absmax"/> is F32 [Rows·Cols/64]: the scales live on
+/// <para><see cref="Codes"/> is U8 [⌈Rows·Cols/2⌉]; <see cref="Absmax"/> is F32 [⌈Rows·Cols/64⌉]: the scales live on
 /// the device as float32 (0.5 bit per weight); a doubly-quantized checkpoint is expanded to this form at load time,
-/// so the GEMM reads one scale per block instead of decoding three arrays. Cols must be a multiple of 64, so a
-/// block never straddles two rows (true of every LLaMA projection).</para>
+/// so the GEMM reads one scale per block instead of decoding three arrays. Any Cols works: blocks run along the
+/// flattened matrix, so when Cols is not a multiple of 64 a block straddles two rows (LLaMA's down_proj with
+/// intermediate_size 688, say), and with an odd element count the last block is short and the last low nibble unused.
+/// Every kernel indexes element (r, c) as flat element r·Cols + c and its scale as absmax[(r·Cols + c) / 64].</para>
 /// </summary>
 public readonly record struct Nf4Matrix(Tensor Codes, Tensor Absmax, int Rows, int Cols)
 {
@@ -26,16 +28,23 @@ public readonly record struct Nf4Matrix(Tensor Codes, Tensor Absmax, int Rows, i
     /// <summary>Device bytes of codes and scales.</summary>
     public long Bytes => Codes.Bytes + Absmax.Bytes;
 
+    /// <summary>Codes and scales a matrix of <paramref name="rows"/>×<paramref name="cols"/> needs: ⌈count/2⌉ bytes and ⌈count/64⌉ scales.</summary>
+    public static (long CodeBytes, long Blocks) Sizes(int rows, int cols)
+    {
+        long count = (long)rows * cols;
+        return ((count + 1) / 2, (count + BlockSize - 1) / BlockSize);
+    }
+
     /// <summary>Throws unless the tensors have the dtypes and lengths the layout needs.</summary>
     public void Validate(string kernel)
     {
-        if (Rows < 0 || Cols <= 0 || Cols % BlockSize != 0)
-            throw new ArgumentException($"{kernel}: an NF4 matrix needs Cols a positive multiple of {BlockSize} (got [{Rows}, {Cols}])");
-        long count = (long)Rows * Cols;
-        if (Codes.DType != DType.U8 || Codes.Length != count / 2)
-            throw new ArgumentException($"{kernel}: NF4 codes must be U8 with {count / 2} elements for [{Rows}, {Cols}] (got {Codes} of {Codes.Length})");
-        if (Absmax.DType != DType.F32 || Absmax.Length != count / BlockSize)
-            throw new ArgumentException($"{kernel}: NF4 absmax must be F32 with {count / BlockSize} elements for [{Rows}, {Cols}] (got {Absmax} of {Absmax.Length})");
+        if (Rows < 0 || Cols <= 0)
+            throw new ArgumentException($"{kernel}: an NF4 matrix needs Rows ≥ 0 and Cols > 0 (got [{Rows}, {Cols}])");
+        var (codeBytes, blocks) = Sizes(Rows, Cols);
+        if (Codes.DType != DType.U8 || Codes.Length != codeBytes)
+            throw new ArgumentException($"{kernel}: NF4 codes must be U8 with {codeBytes} elements for [{Rows}, {Cols}] (got {Codes} of {Codes.Length})");
+        if (Absmax.DType != DType.F32 || Absmax.Length != blocks)
+            throw new ArgumentException($"{kernel}: NF4 absmax must be F32 with {blocks} elements for [{Rows}, {Cols}] (got {Absmax} of {Absmax.Length})");
         if (Codes.Backend != Absmax.Backend) throw new ArgumentException($"{kernel}: NF4 codes and absmax live on different backends");
     }
 }

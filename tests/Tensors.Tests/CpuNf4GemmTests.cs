@@ -14,10 +14,13 @@ public class CpuNf4GemmTests
     private static readonly GemmKernel[] Kernels = Enum.GetValues<GemmKernel>().Where(MicroKernels.IsSupported).ToArray();
 
     // m: the decode path (1, 3, 4) and the packed path (5, 37, 250 > MC); in: multiples of 64 (320 > KC = 256 gives a
-    // second pass over k); out odd.
+    // second pass over k), and in not a multiple of 64, where blocks straddle rows of W: 688 (the shipped models'
+    // down_proj, > KC), 100, 33 (odd: rows start mid-byte, and with out odd the count is odd, the last block short);
+    // out odd.
     public static TheoryData<int, int, int> Shapes => new()
     {
         { 1, 192, 67 }, { 3, 64, 37 }, { 4, 320, 33 }, { 5, 128, 67 }, { 37, 320, 45 }, { 250, 64, 101 },
+        { 1, 688, 67 }, { 4, 100, 33 }, { 3, 33, 45 }, { 5, 688, 37 }, { 37, 100, 45 }, { 250, 33, 101 }, { 2, 33, 1 },
     };
 
     [Theory, MemberData(nameof(Shapes))]
@@ -50,12 +53,13 @@ public class CpuNf4GemmTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(13)]
-    public void Identity_times_W_transposed_reproduces_the_dequantized_weight_bit_for_bit(int extraRows)
+    [InlineData(1, 192, 70)]
+    [InlineData(13, 192, 70)]
+    [InlineData(1, 100, 71)]   // blocks straddle rows; odd count, last block short
+    [InlineData(13, 33, 45)]   // odd in: every other row starts in the low nibble of a byte
+    public void Identity_times_W_transposed_reproduces_the_dequantized_weight_bit_for_bit(int extraRows, int inF, int outF)
     {
         // C = I·Ŵᵀ (+ zero rows): each output is 1·ŵ plus exact zeros, so any decoding slip shows as a bit difference.
-        const int inF = 192, outF = 70;
         using var backend = new CpuBackend(2);
         var w = new Nf4Reference(outF, inF, seed: 5);
         var nf4 = w.Upload(backend);
@@ -78,11 +82,12 @@ public class CpuNf4GemmTests
         finally { Nf4Reference.Free(nf4); }
     }
 
-    [Fact]
-    public void Decode_path_with_a_few_rows_is_exact_on_unit_rows_too()
+    [Theory]
+    [InlineData(128, 39)]
+    [InlineData(130, 39)]   // blocks straddle rows; 39·130 is even, rows start mid-block
+    public void Decode_path_with_a_few_rows_is_exact_on_unit_rows_too(int inF, int outF)
     {
         // m ≤ 4 rows of A that are unit vectors: y = ŵ[:, p] (transW) and dx = ŵ[p, :] (not), exactly.
-        const int inF = 128, outF = 39;
         using var backend = new CpuBackend(2);
         var w = new Nf4Reference(outF, inF, seed: 6);
         var nf4 = w.Upload(backend);
@@ -121,7 +126,8 @@ public class CpuNf4GemmTests
             using var x = Tensor.Zeros(backend, 2, 64);
             using var y = Tensor.Zeros(backend, 2, 4);
             Assert.Throws<ArgumentException>(() => backend.Nf4Gemm(x, nf4 with { Rows = 5 }, true, y));
-            Assert.Throws<ArgumentException>(() => backend.Nf4Gemm(x, nf4 with { Cols = 32, Rows = 8 }, true, y));
+            Assert.Throws<ArgumentException>(() => backend.Nf4Gemm(x, nf4 with { Cols = 32, Rows = 8 }, true, y));   // shape fits, but A does not
+            Assert.Throws<ArgumentException>(() => backend.Nf4Gemm(x, nf4 with { Cols = 63 }, true, y));   // 4·63 needs 126 code bytes, not 128
             Assert.Throws<ArgumentException>(() => backend.Nf4Gemm(y, nf4, true, x));
         }
         finally { Nf4Reference.Free(nf4); }

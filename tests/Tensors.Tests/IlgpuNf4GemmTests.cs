@@ -13,6 +13,12 @@ public class IlgpuNf4GemmTests(IlgpuFixture f)
     [InlineData(37, 128, 67, false)]   // tiled, dx = dy·Ŵ
     [InlineData(3, 192, 45, true)]     // decode kernel
     [InlineData(2, 64, 33, false)]     // few rows, not transposed: tiled
+    // in not a multiple of 64: blocks straddle rows of W (688 = the shipped down_proj; 33 odd with out odd: odd count)
+    [InlineData(37, 688, 67, true)]
+    [InlineData(37, 100, 33, false)]
+    [InlineData(3, 100, 45, true)]
+    [InlineData(3, 33, 45, true)]
+    [InlineData(5, 33, 67, false)]
     public void Nf4_product_matches_float64_and_the_cpu_backend(int m, int inF, int outF, bool transW)
     {
         var w = new Nf4Reference(outF, inF, seed: m + inF + outF);

@@ -3,7 +3,9 @@ namespace LoRAM.Tensors.Tests;
 /// <summary>
 /// A random NF4 matrix and its float64 reference products, written from <see cref="Nf4Matrix"/>'s definition:
 /// ŵ_i = NF4[code_i]·absmax_{i/64} (a float32 product), code_i the high nibble of byte i/2 for even i, else the low.
-/// Random bytes make every code reachable; scales are uniform in [0.25, 2).
+/// Random bytes make every code reachable; scales are uniform in [0.25, 2). Any shape: blocks run along the flattened
+/// matrix (a block straddles two rows when Cols is not a multiple of 64; an odd count leaves the last low nibble unused,
+/// and it is random here, so a kernel that reads it shows).
 /// </summary>
 public sealed class Nf4Reference
 {
@@ -11,9 +13,9 @@ public sealed class Nf4Reference
     {
         var rng = new Random(seed);
         Rows = rows; Cols = cols;
-        Codes = new byte[rows * cols / 2];
+        Codes = new byte[(rows * cols + 1) / 2];
         rng.NextBytes(Codes);
-        Absmax = new float[rows * cols / Nf4Matrix.BlockSize];
+        Absmax = new float[(rows * cols + Nf4Matrix.BlockSize - 1) / Nf4Matrix.BlockSize];
         for (int b = 0; b < Absmax.Length; b++) Absmax[b] = (float)(0.25 + 1.75 * rng.NextDouble());
         Dequantized = new float[rows * cols];
         for (int i = 0; i < Dequantized.Length; i++)

@@ -63,6 +63,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
             using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw LlamaFormatException.In(indexPath, $"expected a JSON object, found {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}");
+            if (JsonText.FindInvalidString(doc.RootElement) is { } bad) throw LlamaFormatException.In(indexPath, JsonText.Describe(bad));
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw LlamaFormatException.In(indexPath, "missing object field 'weight_map'");
             weightMap = new(StringComparer.Ordinal);
@@ -70,6 +71,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
                 weightMap[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw LlamaFormatException.In(indexPath, $"weight_map['{p.Name}'] is not a file name");
         }
         catch (JsonException e) { throw LlamaFormatException.In(indexPath, $"not valid JSON ({e.Message})", e); }
+        catch (InvalidOperationException e) { throw LlamaFormatException.In(indexPath, JsonText.Describe(JsonText.InvalidPropertyName), e); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(indexPath, $"cannot read ({e.Message})", e); }
         if (weightMap.Count == 0) throw LlamaFormatException.In(indexPath, "weight_map is empty");
 

@@ -55,9 +55,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         if (Directory.Exists(path)) throw LlamaFormatException.In(path, "is a folder, not a safetensors file");
         if (!File.Exists(path)) throw LlamaFormatException.In(path, "file not found");
-        long length;
-        try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(path, $"cannot read ({e.Message})", e); }
+        long length = LengthOf(path);
         if (length < 8) throw LlamaFormatException.In(path, $"truncated safetensors file: {length} bytes, fewer than the 8-byte header length");
 
         MappedRegion region;
@@ -77,6 +75,29 @@ public sealed unsafe class SafetensorsFile : IDisposable
         catch { region.Release(); throw; }
     }
 
+    /// <summary>
+    /// Bytes of the file <paramref name="path"/> names, through any symbolic links: Hugging Face's hub cache keeps
+    /// <c>snapshots/&lt;rev&gt;/model.safetensors</c> as a relative link to <c>../../blobs/&lt;hash&gt;</c>, and
+    /// <c>FileInfo.Length</c> is the link's own size (a few dozen bytes). The length is read from an open handle, so it
+    /// is the size of exactly what gets mapped.
+    /// </summary>
+    internal static long LengthOf(string path)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            return RandomAccess.GetLength(handle);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A dangling link: name where it points, which is what the person has to fix.
+            string? target = null;
+            try { target = File.ResolveLinkTarget(path, returnFinalTarget: false)?.FullName; }
+            catch (Exception inner) when (inner is IOException or UnauthorizedAccessException) { }
+            throw LlamaFormatException.In(path, target is null ? $"cannot read ({e.Message})" : $"is a link to {target}, which cannot be read ({e.Message})", e);
+        }
+    }
+
     private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataBytes)
     {
         // JsonDocument checks UTF-8 only when a name is read, and then throws InvalidOperationException: check first.
@@ -85,9 +106,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
         // The header was checked against the file size above, so this copy is at most the file's own size.
         try { doc = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw LlamaFormatException.In(path, $"header is not valid JSON ({e.Message})", e); }
+        catch (InvalidOperationException e) { throw LlamaFormatException.In(path, "header: " + JsonText.Describe(JsonText.InvalidPropertyName), e); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw LlamaFormatException.In(path, "header is not a JSON object");
+            if (JsonText.FindInvalidString(doc.RootElement) is { } bad) throw LlamaFormatException.In(path, "header: " + JsonText.Describe(bad));
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>();
             foreach (var p in doc.RootElement.EnumerateObject())
@@ -161,6 +184,52 @@ public sealed unsafe class SafetensorsFile : IDisposable
         ThrowIfDisposed();
         if (e.Bytes > int.MaxValue) throw new InvalidOperationException($"{Path}: tensor '{name}' is over 2 GiB; load it as a tensor instead");
         return new ReadOnlySpan<byte>(_region.Pointer + _dataStart + e.Begin, (int)e.Bytes);
+    }
+
+    /// <summary>
+    /// Index of the first NaN or ±Inf element of float tensor <paramref name="name"/> (F32, BF16 or F16), with the count
+    /// of such elements, or null when every element is finite (other dtypes: null). One pass over the mapped bytes:
+    /// an element is non-finite exactly when its exponent bits are all ones, tested a vector of elements at a time.
+    /// </summary>
+    public (long First, long Count)? FindNonFinite(string name)
+    {
+        var e = this[name];
+        ThrowIfDisposed();
+        byte* p = _region.Pointer + _dataStart + e.Begin;
+        return e.DType switch
+        {
+            DType.F32 => NonFinite.Find((uint*)p, e.Elements, 0x7F80_0000u),
+            DType.BF16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7F80),
+            DType.F16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7C00),
+            _ => null,
+        };
+    }
+
+    /// <summary>Throws <see cref="LlamaFormatException"/> naming the file and tensor when it holds a NaN or ±Inf
+    /// (<see cref="FindNonFinite"/>): weights that are not numbers turn every result into NaN downstream, where the
+    /// cause can no longer be seen.</summary>
+    public void RequireFinite(string name)
+    {
+        if (FindNonFinite(name) is var (first, count))
+            throw LlamaFormatException.In(Path, $"tensor '{name}' holds {count} NaN/Inf value{(count == 1 ? "" : "s")} (the first at element {first}): the weights are corrupt");
+    }
+
+    /// <summary>True when tensor <paramref name="name"/> here and <paramref name="otherName"/> in <paramref name="other"/>
+    /// hold the same bytes (compared straight from the mappings, a chunk at a time: no size limit, no copy).</summary>
+    internal bool SameBytes(string name, SafetensorsFile other, string otherName)
+    {
+        SafetensorsEntry a = this[name], b = other[otherName];
+        ThrowIfDisposed();
+        other.ThrowIfDisposed();
+        if (a.Bytes != b.Bytes) return false;
+        byte* pa = _region.Pointer + _dataStart + a.Begin, pb = other._region.Pointer + other._dataStart + b.Begin;
+        const int Chunk = 1 << 30;
+        for (long at = 0; at < a.Bytes; at += Chunk)
+        {
+            int count = (int)Math.Min(Chunk, a.Bytes - at);
+            if (!new ReadOnlySpan<byte>(pa + at, count).SequenceEqual(new ReadOnlySpan<byte>(pb + at, count))) return false;
+        }
+        return true;
     }
 
     /// <summary>

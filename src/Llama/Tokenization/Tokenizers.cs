@@ -51,8 +51,16 @@ public static class Tokenizers
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LlamaFormatException.In(path, $"cannot read ({e.Message})", e); }
         // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException: check first.
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw LlamaFormatException.In(path, "not valid UTF-8 text");
-        try { return JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw LlamaFormatException.In(path, $"not valid JSON ({e.Message})", e); }
+        catch (InvalidOperationException e) { throw LlamaFormatException.In(path, JsonText.Describe(JsonText.InvalidPropertyName), e); }
+        if (JsonText.FindInvalidString(doc.RootElement) is { } bad)
+        {
+            doc.Dispose();
+            throw LlamaFormatException.In(path, JsonText.Describe(bad));
+        }
+        return doc;
     }
 
     /// <summary>A Hugging Face tokenizer.json (LLaMA-2/3, Qwen, Gemma, Mistral, GPT-2 style): its normalizer,

@@ -6,9 +6,19 @@ using LoRAM.Llama;
 namespace LoRAM.Data;
 
 /// <summary>JSON Lines: one JSON object per line, blank lines ignored. Reading reports every problem as
-/// "file:line: what is wrong" through <see cref="UserInputException"/>.</summary>
+/// "file:line: what is wrong" through <see cref="UserInputException"/>: invalid UTF-8, invalid JSON, a string holding
+/// an unpaired surrogate escape (<c>"\ud800"</c>, valid JSON syntax but not text), and a line longer than
+/// <see cref="MaxLineBytes"/>.</summary>
 internal static class Jsonl
 {
+    /// <summary>
+    /// Longest line any line reader here accepts (JSONL records, plain-text corpus lines, token-id lines): 64 MiB.
+    /// A record is one example — the longest real instruction-tuning records are well under 1 MiB — and the cap is
+    /// found while reading, so a file that is one enormous line (a >2 GB line used to take 42 s and 8.4 GB before
+    /// failing with an internal error) costs at most 64 MiB and a fraction of a second before it is refused.
+    /// </summary>
+    public const int MaxLineBytes = 64 << 20;
+
     /// <summary>A key given twice in one record is an error: which value was meant cannot be told.</summary>
     private static readonly JsonDocumentOptions Options = new() { AllowDuplicateProperties = false };
 
@@ -28,14 +38,21 @@ internal static class Jsonl
             {
                 throw new UserInputException($"{path}:{lineNo}: not valid JSON ({FirstSentence(e.Message)})", e);
             }
+            catch (InvalidOperationException e)
+            {
+                throw new UserInputException($"{path}:{lineNo}: {JsonText.Describe(JsonText.InvalidPropertyName)}", e);
+            }
             if (obj.ValueKind != JsonValueKind.Object)
                 throw new UserInputException($"{path}:{lineNo}: expected a JSON object, found {Describe(obj.ValueKind)}");
+            if (JsonText.FindInvalidString(obj) is { } bad)
+                throw new UserInputException($"{path}:{lineNo}: {JsonText.Describe(bad)}");
             yield return (lineNo, obj);
         }
     }
 
     /// <summary>The file's lines ("\n" or "\r\n" endings, a leading UTF-8 byte-order mark skipped), each decoded as
-    /// strict UTF-8 on its own so a mis-encoded line is named by its number, not garbled.</summary>
+    /// strict UTF-8 on its own so a mis-encoded line is named by its number, not garbled. A line past
+    /// <see cref="MaxLineBytes"/> is refused as soon as its byte MaxLineBytes + 1 is read.</summary>
     public static IEnumerable<(int Line, string Text)> Lines(string path)
     {
         if (!File.Exists(path)) throw new UserInputException($"{path}: file not found");
@@ -48,7 +65,13 @@ internal static class Jsonl
         int lineNo = 0;
         for (int b = stream.ReadByte(); ; b = stream.ReadByte())
         {
-            if (b >= 0 && b != '\n') { bytes.Add((byte)b); continue; }
+            if (b >= 0 && b != '\n')
+            {
+                if (bytes.Count == MaxLineBytes)
+                    throw new UserInputException($"{path}:{lineNo + 1}: line longer than {MaxLineBytes >> 20} MiB, the most one record or line may hold (is this a JSONL or text file with line breaks?)");
+                bytes.Add((byte)b);
+                continue;
+            }
             if (b < 0 && bytes.Count == 0) yield break;
             lineNo++;
             int start = lineNo == 1 && bytes.Count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;

@@ -11,10 +11,9 @@ public static class TokenFile
     {
         if (!File.Exists(path)) throw new UserInputException($"{path}: no such file");
         var sequences = new List<int[]>();
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        // Jsonl.Lines: strict UTF-8 per line and the line-length cap (File.ReadLines grows a line without bound).
+        foreach (var (lineNumber, line) in Data.Jsonl.Lines(path))
         {
-            lineNumber++;
             var text = line.Trim();
             if (text.Length == 0 || text.StartsWith('#')) continue;
             var fields = text.Split([' ', '\t', ','], StringSplitOptions.RemoveEmptyEntries);

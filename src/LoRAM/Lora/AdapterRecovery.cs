@@ -151,6 +151,8 @@ public static class AdapterRecovery
     private static float[] Read(SafetensorsFile file, SafetensorsEntry e, string source)
     {
         if (e.DTypeName != "F32") throw new UserInputException($"{source}: tensor '{e.Name}' is {e.DTypeName}; adapters are recovered from F32 matrices");
+        try { file.RequireFinite(e.Name); }
+        catch (LlamaFormatException x) { throw new UserInputException(x.Message, x); }
         return MemoryMarshal.Cast<byte, float>(file.RawBytes(e.Name)).ToArray();
     }
 

@@ -82,6 +82,8 @@ public sealed class LoraAdapter : IDisposable
                 var eb = file[names.B!];
                 if (!ea.Shape.SequenceEqual([settings.Rank, layer.InFeatures]) || !eb.Shape.SequenceEqual([layer.OutFeatures, settings.Rank]))
                     throw new UserInputException($"{weightsPath}: '{path}' has lora_A [{string.Join(", ", ea.Shape)}] and lora_B [{string.Join(", ", eb.Shape)}], but the model's layer needs [{settings.Rank}, {layer.InFeatures}] and [{layer.OutFeatures}, {settings.Rank}] (r = {settings.Rank})");
+                try { file.RequireFinite(ea.Name); file.RequireFinite(eb.Name); }
+                catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
                 return (file.Load(model.Backend, ea.Name, DType.F32).Clone(), file.Load(model.Backend, eb.Name, DType.F32).Clone(), maskOf?.Invoke(path));
             }, requireAll: false);
         }

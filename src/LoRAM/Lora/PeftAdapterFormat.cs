@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoRAM.Llama;
 
 namespace LoRAM.Lora;
 
@@ -51,7 +52,13 @@ public static class PeftAdapterFormat
     {
         if (!File.Exists(path)) throw new UserInputException($"{path}: no such file (an adapter folder needs {ConfigFile})");
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        try
+        {
+            string text = File.ReadAllText(path);
+            using (var doc = JsonDocument.Parse(text))
+                if (JsonText.FindInvalidString(doc.RootElement) is { } bad) throw new UserInputException($"{path}: {JsonText.Describe(bad)}");
+            root = JsonNode.Parse(text);
+        }
         catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})", e); }
         if (root is not JsonObject o) throw new UserInputException($"{path}: expected a JSON object");
 

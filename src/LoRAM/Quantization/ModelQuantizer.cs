@@ -55,8 +55,12 @@ public static class ModelQuantizer
     public static QuantizeReport Quantize(string modelDir, string outDir, bool doubleQuant)
     {
         var clock = Stopwatch.StartNew();
-        var config = LlamaConfig.Load(Path.Combine(modelDir, ModelFolder.Config));
+        string configPath = Path.Combine(modelDir, ModelFolder.Config);
+        var config = LlamaConfig.Load(configPath);
         if (Path.GetFullPath(modelDir) == Path.GetFullPath(outDir)) throw new ArgumentException("--out must differ from --model");
+        using var checkpoint = SafetensorsCheckpoint.Open(modelDir);
+        // The layers the config names must be the checkpoint's before a per-layer name set is built from it.
+        ConfigAgreement.CheckLayers(config, configPath, checkpoint, modelDir);
         Directory.CreateDirectory(outDir);
         var projections = new HashSet<string>();
         for (int l = 0; l < config.NumHiddenLayers; l++)
@@ -65,7 +69,6 @@ public static class ModelQuantizer
                 projections.Add(name);
 
         using var cpu = new CpuBackend();
-        using var checkpoint = SafetensorsCheckpoint.Open(modelDir);
         var writer = new SafetensorsWriter();
         writer.Metadata["format"] = "pt";
         var kept = new List<Tensor>();

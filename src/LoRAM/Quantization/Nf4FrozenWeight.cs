@@ -5,7 +5,8 @@ namespace LoRAM.Quantization;
 
 /// <summary>
 /// A frozen linear weight W [out, in] kept in NF4 on the device (QLoRA; the paper's QLoRAM, Eq. (9)): 4-bit codes
-/// plus one float32 absmax per 64 weights (a doubly-quantized absmax is expanded once, here, at load time). Both
+/// plus one float32 absmax per 64 weights of the flattened W — a block may straddle two rows when in_features is not a
+/// multiple of 64 (a doubly-quantized absmax is expanded once, here, at load time). Both
 /// products decode W on the fly inside <see cref="Backend.Nf4Gemm"/>, so no float32 copy of W ever exists:
 ///   forward y = x·Ŵᵀ;   input gradient dx = dy·Ŵ.
 /// </summary>
@@ -22,8 +23,6 @@ public sealed class Nf4FrozenWeight : FrozenWeight
     /// <summary>Uploads a host-side NF4 weight (its codes as they are, its absmax as float32).</summary>
     public static Nf4FrozenWeight Upload(Backend backend, Nf4Weight weight)
     {
-        if (weight.Cols % Nf4Matrix.BlockSize != 0)
-            throw new ArgumentException($"an NF4 linear weight needs in_features a multiple of {Nf4Matrix.BlockSize}, got [{weight.Rows}, {weight.Cols}]");
         var absmax = new float[weight.Blocks];
         for (int b = 0; b < absmax.Length; b++) absmax[b] = weight.BlockAbsmax(b);
         var codes = Tensor.FromSpan<byte>(backend, weight.Packed, DType.U8, weight.Packed.Length);

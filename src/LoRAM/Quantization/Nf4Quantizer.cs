@@ -19,8 +19,7 @@ namespace LoRAM.Quantization;
 ///   {p}.shape          I64 [2]             out, in
 /// </code>
 /// (bitsandbytes' own names for the same arrays: weight, absmax, nested_absmax, nested_quant_map, offset.)
-/// Any <c>in</c> is accepted — blocks run along the flattened weight; with in a multiple of 64 a block never
-/// straddles two rows.
+/// Any <c>in</c> is accepted — blocks run along the flattened weight and may straddle two rows.
 /// </summary>
 public static class Nf4Quantizer
 {

@@ -15,8 +15,8 @@ namespace LoRAM.Quantization;
 /// so absmax_b ≈ map[code_b] · s_g + c.</item>
 /// <item>Dequantization (float32, as bitsandbytes): ŵ = NF4[code] · absmax_b.</item>
 /// </list>
-/// Blocks run along the flattened weight, so any cols works; when cols is a multiple of 64 (every LLaMA
-/// projection) no block straddles two rows, and a row range is a whole number of blocks.
+/// Blocks run along the flattened weight, so any cols works: when cols is not a multiple of 64 (LLaMA's down_proj
+/// with intermediate_size 688, say) a block straddles two rows, and a row range starts or ends inside a block.
 /// </summary>
 public sealed class Nf4Weight
 {

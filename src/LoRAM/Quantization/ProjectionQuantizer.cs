@@ -19,7 +19,6 @@ public static class ProjectionQuantizer
             {
                 if (projection is not FrozenLinear { Weight: DenseFrozenWeight dense } frozen) continue;
                 var w = dense.Weight;
-                if (w.Dim(1) % Nf4Matrix.BlockSize != 0) continue;   // NF4 blocks must not straddle rows
                 var quantized = w.DType == DType.BF16
                     ? Nf4Quantizer.QuantizeBFloat16(w.ToArray<ushort>(), w.Dim(0), w.Dim(1), doubleQuantization)
                     : Nf4Quantizer.Quantize(Floats(w), w.Dim(0), w.Dim(1), doubleQuantization);

@@ -50,13 +50,15 @@ public static class QuantizedCheckpoint
         if (state.QuantType != "nf4") throw Bad(stateName, $"quant_type '{state.QuantType}' is not supported (only nf4)");
         if (state.BlockSize != Nf4Matrix.BlockSize) throw Bad(stateName, $"blocksize {state.BlockSize} is not supported (only {Nf4Matrix.BlockSize})");
         int rows = state.Rows, cols = state.Cols;
-        if (rows <= 0 || cols <= 0 || cols % Nf4Matrix.BlockSize != 0)
-            throw Bad(stateName, $"shape [{rows}, {cols}] must be positive with in_features a multiple of {Nf4Matrix.BlockSize}");
-        long count = (long)rows * cols, blocks = count / Nf4Matrix.BlockSize;
+        // Blocks of 64 run along the flattened weight (bitsandbytes): any in_features works, a block may straddle two
+        // rows and the last block may be short.
+        if (rows <= 0 || cols <= 0)
+            throw Bad(stateName, $"shape [{rows}, {cols}] must be positive");
+        var (codeBytes, blocks) = Nf4Matrix.Sizes(rows, cols);
 
         var codesEntry = Require(checkpoint, weightName, Bad);
-        if (codesEntry.DTypeName != "U8" || codesEntry.Elements != count / 2)
-            throw Bad(weightName, $"expected U8 codes of {count / 2} bytes for [{rows}, {cols}], got {codesEntry.DTypeName}[{string.Join(", ", codesEntry.Shape)}]");
+        if (codesEntry.DTypeName != "U8" || codesEntry.Elements != codeBytes)
+            throw Bad(weightName, $"expected U8 codes of {codeBytes} bytes for [{rows}, {cols}], got {codesEntry.DTypeName}[{string.Join(", ", codesEntry.Shape)}]");
         string mapName = weightName + BitsandbytesLayout.QuantMap;
         if (checkpoint.Contains(mapName))
         {
@@ -65,12 +67,16 @@ public static class QuantizedCheckpoint
         }
 
         float[] absmax = ReadAbsmax(checkpoint, weightName, state, blocks, Bad);
+        // The codes are 4-bit indices, always finite; a NaN/Inf scale (stored, or from nested scales/offset) is not.
+        for (int b = 0; b < absmax.Length; b++)
+            if (!float.IsFinite(absmax[b]))
+                throw Bad(weightName + BitsandbytesLayout.Absmax, $"block {b}'s scale is {absmax[b]} (NaN/Inf): the weights are corrupt");
         var codes = checkpoint.Load(backend, weightName);
         try
         {
             using (codes)
             {
-                var flat = codes.Reshape(checked((int)(count / 2)));
+                var flat = codes.Reshape(checked((int)codeBytes));
                 try { return new Nf4FrozenWeight(new Nf4Matrix(flat, Tensor.FromArray(backend, absmax, absmax.Length), rows, cols)); }
                 catch { flat.Dispose(); throw; }
             }
@@ -84,7 +90,7 @@ public static class QuantizedCheckpoint
         string name = weightName + BitsandbytesLayout.Absmax;
         var entry = Require(checkpoint, name, bad);
         if (entry.Elements != blocks)
-            throw bad(name, $"expected {blocks} absmax values (one per {Nf4Matrix.BlockSize} weights of [{state.Rows}, {state.Cols}]), got {entry.Elements}");
+            throw bad(name, $"expected {blocks} absmax values (one per {Nf4Matrix.BlockSize} weights of the flattened [{state.Rows}, {state.Cols}], the last block possibly short), got {entry.Elements}");
         if (entry.DTypeName == "F32") return Floats(checkpoint, name, blocks, bad);
         if (entry.DTypeName != "U8") throw bad(name, $"absmax must be F32, or U8 with double quantization; got {entry.DTypeName}");
 

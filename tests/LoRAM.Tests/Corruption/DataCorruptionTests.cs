@@ -83,6 +83,12 @@ public sealed class DataCorruptionTests
             c[$"{f}_line_with_a_key_twice"] = Line2(f, good[..^1] + ", " + good[1..], "not valid JSON");
             c[$"{f}_line_not_utf8"] = Line2Bytes(f, [.. Utf8(good[..10]), 0xC3, 0x28, .. Utf8(good[10..])], "UTF-8");
             c[$"{f}_line_of_control_bytes"] = Line2Bytes(f, [0, 1, 2, 3, 0x1B], "not valid JSON");
+            // Valid JSON syntax, invalid text: half a surrogate pair, in a value and in a key (JsonDocument accepts both
+            // and threw InvalidOperationException when the string was read: an internal error, exit 1).
+            int at = good.IndexOf("\": \"", StringComparison.Ordinal) + 4;
+            c[$"{f}_lone_high_surrogate_in_a_value"] = Line2(f, good[..at] + "\\ud800" + good[at..], "unpaired surrogate");
+            c[$"{f}_lone_low_surrogate_in_a_key"] = Line2(f, "{\"\\udc00x\": 1, " + good[1..], "unpaired surrogate", "property name");
+            c[$"{f}_reversed_surrogate_pair"] = Line2(f, good[..at] + "\\udc00\\ud800" + good[at..], "unpaired surrogate");
             // Whole-file problems.
             c[$"{f}_empty_file"] = new(f, [], null, ["no records"]);
             c[$"{f}_only_blank_lines"] = new(f, Utf8("\n  \n\t\n"), null, ["no records"]);
@@ -168,6 +174,48 @@ public sealed class DataCorruptionTests
         File.WriteAllBytes(path, bytes);
         var message = Rejection.Expect<UserInputException>(() => Loaders[format](path), mentions);
         Assert.StartsWith(line is int l ? $"{path}:{l}: " : $"{path}: ", message);
+    }
+
+    /// <summary>A surrogate pair written as two escapes is one valid character (U+1F600) and must load.</summary>
+    [Fact]
+    public void A_proper_surrogate_pair_escape_loads()
+    {
+        using var dir = new TempFolder("loram-corrupt-data");
+        var path = dir.File("alpaca.jsonl");
+        File.WriteAllText(path, """{"instruction": "Smile \ud83d\ude00", "output": "ok"}""" + "\n");
+        Assert.Equal("Smile \U0001F600", AlpacaFile.Load(path)[0].Instruction);
+    }
+
+    /// <summary>
+    /// A file that is one 70 MB line (no line break at all) is refused at the 64 MiB cap, naming the file and line 1,
+    /// by each line reader: JSONL, plain-text corpus, token ids. Budget per reader: ≤ 200 MB allocated on the reading
+    /// thread (the line buffer grows by doubling to 64 MiB: ≤ 128 MiB in all) and ≤ 20 s on a shared 2-vCPU machine.
+    /// (A >2 GB line used to run 42 s to 8.4 GB, then fail with ArgumentOutOfRangeException, exit 1.)
+    /// </summary>
+    [Theory]
+    [InlineData("alpaca")]
+    [InlineData("corpus")]
+    [InlineData("tokens")]
+    public void A_line_longer_than_the_cap_is_refused_while_reading(string format)
+    {
+        using var dir = new TempFolder("loram-long-line");
+        var path = dir.File(format + ".txt");
+        using (var f = new FileStream(path, FileMode.Create))
+        {
+            f.Write(Utf8(format == "alpaca" ? "{\"instruction\": \"" : ""));
+            var chunk = Utf8(new string(format == "tokens" ? '7' : 'a', 1 << 20));
+            if (format == "tokens") for (int i = 1; i < chunk.Length; i += 2) chunk[i] = (byte)' ';
+            for (int i = 0; i < 70; i++) f.Write(chunk);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var error = Assert.Throws<UserInputException>(() => Loaders[format](path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Rejection.AssertOneLine(error.Message);
+        Assert.StartsWith($"{path}:1: ", error.Message);
+        Assert.Contains("64 MiB", error.Message);
+        Assert.True(allocated <= 200_000_000, $"allocated {allocated / 1e6:F0} MB, bound 200 MB");
+        Assert.True(clock.Elapsed.TotalSeconds <= 20, $"took {clock.Elapsed.TotalSeconds:F1} s, bound 20 s");
     }
 
     public static TheoryData<string> Formats => new(Loaders.Keys);

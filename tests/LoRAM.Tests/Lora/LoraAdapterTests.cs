@@ -125,6 +125,22 @@ public sealed class LoraAdapterTests : IDisposable
     }
 
     [Fact]
+    public void An_adapter_matrix_holding_a_NaN_is_refused_naming_the_file_and_the_tensor()
+    {
+        // A NaN in lora_B would show as "perplexity NaN" (exit 0), or a training run would be blamed: refuse on load.
+        var folder = Model();
+        var adapterDir = Path.Combine(_dir, "adapter-nan");
+        using (var model = LlamaModel.Load(folder, _cpu))
+        using (var adapter = LoraAdapter.Attach(model, new LoraSettings { TargetModules = ["v_proj"] }, seed: 5))
+            adapter.Save(adapterDir);
+        string weights = Path.Combine(adapterDir, "adapter_model.safetensors"), tensor = "base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight";
+        Llama.Tests.Support.SafetensorsPoke.Element(weights, tensor, 3, DType.F32, "nan");
+        using var reloaded = LlamaModel.Load(folder, _cpu);
+        Llama.Tests.Support.Rejection.Expect<UserInputException>(() => LoraAdapter.Load(adapterDir, reloaded).Dispose(), weights, tensor, "NaN/Inf");
+        Assert.Equal(typeof(FrozenLinear), reloaded.Layers[1].V.GetType());   // nothing was left attached
+    }
+
+    [Fact]
     public void Loading_an_adapter_for_another_shape_names_the_module_and_both_shapes()
     {
         var adapterDir = Path.Combine(_dir, "adapter-small");

@@ -6,16 +6,17 @@ using LoRAM.Tensors.Cpu;
 
 namespace LoRAM.Tests.Quantization;
 
-/// <summary>A random tiny LLaMA folder (config.json + model.safetensors in BF16) for quantization tests; hidden and
-/// intermediate sizes are multiples of 64 as NF4 projections need. Same idea as tests/Llama.Tests/Support/TinyLlama.cs.</summary>
+/// <summary>A random tiny LLaMA folder (config.json + model.safetensors in BF16) for quantization tests; by default hidden
+/// and intermediate sizes are multiples of 64, and a test may ask for others (NF4 blocks then straddle rows of the
+/// projections). Same idea as tests/Llama.Tests/Support/TinyLlama.cs.</summary>
 internal static class TinyLlamaFolder
 {
-    public static LlamaConfig Write(string folder, int seed = 1)
+    public static LlamaConfig Write(string folder, int seed = 1, int hidden = 64, int intermediate = 128, int headDim = 16)
     {
         var config = new LlamaConfig
         {
-            HiddenSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2, IntermediateSize = 128,
-            VocabSize = 50, HeadDim = 16, RmsNormEps = 1e-5, MaxPositionEmbeddings = 64, BosTokenId = 1, EosTokenIds = [2],
+            HiddenSize = hidden, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2, IntermediateSize = intermediate,
+            VocabSize = 50, HeadDim = headDim, RmsNormEps = 1e-5, MaxPositionEmbeddings = 64, BosTokenId = 1, EosTokenIds = [2],
             TorchDtype = "bfloat16",
         };
         Directory.CreateDirectory(folder);

@@ -29,7 +29,8 @@ internal static unsafe class Nf4Gemv
         }
         else
         {
-            // Strips are whole 64-blocks wide, so each decoded run starts on a block.
+            // Strips are 64 columns wide (a decoded run starts on a block when n is a multiple of 64; Nf4Dequant.Run
+            // takes any start, so a block straddling two rows of W is decoded in two runs).
             int per = Math.Min(Strip, Math.Max(64, ((n + threads - 1) / threads + 63) / 64 * 64));
             Workers.For((n + per - 1) / per, threads, parallel, new Columns(a, b, c, alpha, beta, isa, per));
         }
@@ -48,6 +49,7 @@ internal static unsafe class Nf4Gemv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotRows(MatrixA a, MatrixB b, float* c, float alpha, float beta, GemmKernel isa, int j0, int j1)
     {
+        // The fused path reads whole blocks of one row; when k is not a multiple of 64 blocks straddle rows of W.
         if (isa == GemmKernel.Avx512 && a.K % Nf4Matrix.BlockSize == 0) DotRowsFused(a, b, c, alpha, beta, j0, j1);
         else DotRowsBuffered(a, b, c, alpha, beta, isa, j0, j1);
     }
