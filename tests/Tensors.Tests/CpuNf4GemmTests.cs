@@ -21,6 +21,7 @@ public class CpuNf4GemmTests
     {
         { 1, 192, 67 }, { 3, 64, 37 }, { 4, 320, 33 }, { 5, 128, 67 }, { 37, 320, 45 }, { 250, 64, 101 },
         { 1, 688, 67 }, { 4, 100, 33 }, { 3, 33, 45 }, { 5, 688, 37 }, { 37, 100, 45 }, { 250, 33, 101 }, { 2, 33, 1 },
+        { 3, 208, 45 }, { 4, 688, 33 },   // in a multiple of 16 but not 64: AVX-512's straddling decode path
     };
 
     [Theory, MemberData(nameof(Shapes))]
@@ -85,6 +86,7 @@ public class CpuNf4GemmTests
     [Theory]
     [InlineData(128, 39)]
     [InlineData(130, 39)]   // blocks straddle rows; 39·130 is even, rows start mid-block
+    [InlineData(208, 39)]   // straddling, in a multiple of 16: AVX-512's straddling decode path
     public void Decode_path_with_a_few_rows_is_exact_on_unit_rows_too(int inF, int outF)
     {
         // m ≤ 4 rows of A that are unit vectors: y = ŵ[:, p] (transW) and dx = ŵ[p, :] (not), exactly.

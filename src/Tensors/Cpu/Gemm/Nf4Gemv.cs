@@ -49,8 +49,10 @@ internal static unsafe class Nf4Gemv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotRows(MatrixA a, MatrixB b, float* c, float alpha, float beta, GemmKernel isa, int j0, int j1)
     {
-        // The fused path reads whole blocks of one row; when k is not a multiple of 64 blocks straddle rows of W.
+        // The fused path reads whole blocks of one row; when k is not a multiple of 64 blocks straddle rows of W, and
+        // with k a multiple of 16 (models/base's down_proj: 688) no 16-element piece of a row straddles a block.
         if (isa == GemmKernel.Avx512 && a.K % Nf4Matrix.BlockSize == 0) DotRowsFused(a, b, c, alpha, beta, j0, j1);
+        else if (isa == GemmKernel.Avx512 && a.K % 16 == 0) DotRowsStraddling(a, b, c, alpha, beta, j0, j1);
         else DotRowsBuffered(a, b, c, alpha, beta, isa, j0, j1);
     }
 
@@ -122,6 +124,63 @@ internal static unsafe class Nf4Gemv
                     sums[0] = Vector512.Sum(Avx512F.Add(s0, t0)); sums[1] = Vector512.Sum(Avx512F.Add(s1, t1));
                     sums[2] = Vector512.Sum(Avx512F.Add(s2, t2)); sums[3] = Vector512.Sum(Avx512F.Add(s3, t3));
                 }
+                for (int r = 0; r < m; r++)
+                {
+                    float* y = c + (long)r * n + j;
+                    *y = beta == 0f ? alpha * sums[r] : alpha * sums[r] + beta * *y;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// AVX-512, decoded in registers, for k a multiple of 16 but not of 64: blocks straddle rows of W, so row j starts
+    /// at flat element j·k, 16·t elements into a block. The row is read 16 elements (8 code bytes) at a time — a piece
+    /// that never straddles a block, since j·k and the block size are multiples of 16 — each interleaved to element order
+    /// (hi₀, lo₀, hi₁, ...) and looked up in its block's table (levels·absmax, rebuilt when the block changes) by one
+    /// vpermps, which reads only the low 4 bits of an index, so neither nibble needs a mask. x is used as it is.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRowsStraddling(MatrixA a, MatrixB b, float* c, float alpha, float beta, int j0, int j1)
+    {
+        int m = a.M, k = a.K, n = b.N;
+        // Rows past m alias row 0: computed and discarded, so one loop body serves 1 ≤ m ≤ 4.
+        float* x0 = a.P, x1 = a.P + (m > 1 ? k : 0), x2 = a.P + (m > 2 ? 2L * k : 0), x3 = a.P + (m > 3 ? 3L * k : 0);
+        float* sums = stackalloc float[MaxRows];
+        fixed (float* levelsPtr = Nf4Dequant.s_levels)
+        {
+            var levels = Avx512F.LoadVector512(levelsPtr);
+            for (int j = j0; j < j1; j++)
+            {
+                long start = (long)j * k;
+                byte* codes = b.P + (start >> 1);
+                long block = start >> 6;
+                var table = Avx512F.Multiply(levels, Vector512.Create(b.Absmax[block]));
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, t0 = default;
+                for (int p = 0; p < k; p += 16)
+                {
+                    if ((start + p) >> 6 != block)
+                    {
+                        block = (start + p) >> 6;
+                        table = Avx512F.Multiply(levels, Vector512.Create(b.Absmax[block]));
+                    }
+                    var packed = Sse2.LoadScalarVector128((ulong*)(codes + (p >> 1))).AsByte();
+                    var hi = Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte();   // low nibble of each byte: its high code
+                    var w = Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(Sse2.UnpackLow(hi, packed)));
+                    if (m == 1)
+                    {
+                        // Two accumulators, alternating, hide the FMA latency of the single row.
+                        if ((p & 16) == 0) s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x0 + p), w, s0);
+                        else t0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x0 + p), w, t0);
+                        continue;
+                    }
+                    s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x0 + p), w, s0);
+                    s1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x1 + p), w, s1);
+                    s2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x2 + p), w, s2);
+                    s3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(x3 + p), w, s3);
+                }
+                s0 = Avx512F.Add(s0, t0);
+                sums[0] = Vector512.Sum(s0); sums[1] = Vector512.Sum(s1); sums[2] = Vector512.Sum(s2); sums[3] = Vector512.Sum(s3);
                 for (int r = 0; r < m; r++)
                 {
                     float* y = c + (long)r * n + j;
