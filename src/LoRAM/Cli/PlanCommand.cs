@@ -51,18 +51,7 @@ internal static class PlanCommand
     }
 
     /// <summary>A config.json path, a model folder, or a built-in name.</summary>
-    internal static LlamaConfig Resolve(string name)
-    {
-        try
-        {
-            if (File.Exists(name)) return LlamaConfig.Load(name);
-            if (Directory.Exists(name)) return LlamaConfig.Load(Path.Combine(name, ModelFolder.Config));
-            return ModelPresets.Get(name)
-                ?? throw new UserInputException($"--config '{name}' is neither a file, a folder nor a built-in name ({string.Join(", ", ModelPresets.Names)})");
-        }
-        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
-        catch (FileNotFoundException e) { throw new UserInputException(e.Message, e); }
-    }
+    internal static LlamaConfig Resolve(string name) => ModelPresets.Resolve(name);
 
     private static double Round2(double x) => Math.Round(x, 2, MidpointRounding.AwayFromZero);
 
