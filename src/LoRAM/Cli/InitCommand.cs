@@ -33,7 +33,7 @@ internal static class InitCommand
             var report = ConsoleProgress.Run(Console.Error, progress => ModelInit.Run(options, progress), prefix: "loram init: ");
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(report));
-            else output.WriteLine($"wrote {report.Out}: {report.Parameters:N0} parameters, {report.Bytes / 1e9:F2} GB {report.DType} in {string.Join(", ", report.Files)} ({report.Seconds:F1} s)");
+            else output.WriteLine($"wrote {report.Out}: {report.Parameters:N0} parameters, {report.Bytes / 1e9:F2} GB {report.Dtype} in {string.Join(", ", report.Files)} ({report.Seconds:F1} s)");
             return 0;
         });
         return command;

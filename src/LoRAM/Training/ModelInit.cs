@@ -24,7 +24,7 @@ public sealed record InitOptions
 }
 
 /// <summary>What <c>loram init</c> wrote.</summary>
-public sealed record InitReport(string Out, long Parameters, long Bytes, string DType, int Seed, IReadOnlyList<string> Files,
+public sealed record InitReport(string Out, long Parameters, long Bytes, string Dtype, int Seed, IReadOnlyList<string> Files,
     IReadOnlyList<string> TokenizerFiles, double Seconds);
 
 /// <summary>
