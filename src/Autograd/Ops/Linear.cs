@@ -18,6 +18,29 @@ public static partial class Ops
     }
 
     /// <summary>
+    /// Linear layer with a frozen weight whose gradient is observed, not kept: y = x·Wᵀ as above, and in the backward
+    /// pass <paramref name="weightGradient"/> is handed dy [n, out] and x [n, in] (flattened), from which
+    /// dW = dyᵀ·x follows; what it keeps of dW is its business, and no [out, in] gradient outlives the call. This is
+    /// how importance scores that need ∂L/∂W (Taylor pruning) are gathered while W stays frozen in its stored dtype.
+    /// The output always needs a gradient (the observer is the reason to run backward), so every op above records.
+    /// Backward: dx = dy·W when x needs it; then weightGradient(dy, x). Nothing is saved (x is alive until its own
+    /// node runs, which comes after this one).
+    /// </summary>
+    public static Var Linear(this Tape tape, Var x, FrozenWeight w, Action<Tensor, Tensor> weightGradient)
+    {
+        using var _ = tape.Profile("linear");
+        var y = Tensor.Empty(tape.Backend, OutShape(x, w.OutFeatures));
+        w.Forward(x.Value, y);
+        return tape.Record("linear_observed", y, anyInputNeedsGrad: true, dy =>
+        {
+            Gradients.AccumulateGemm(x, (dx, beta) => w.BackwardInput(dy, dx, accumulate: beta != 0));
+            using var dy2 = dy.Reshape(-1, w.OutFeatures);
+            using var x2 = x.Value.Reshape(-1, w.InFeatures);
+            weightGradient(dy2, x2);
+        }, []);
+    }
+
+    /// <summary>
     /// Linear layer with a trainable weight W [out, in]: y = x·Wᵀ.
     /// Backward: dx = dy·W;  dW += dyᵀ·x  (x, dy flattened to [n, in], [n, out]).
     /// </summary>

@@ -13,6 +13,21 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary>Rows [start, start + count) of a matrix x [n, d]: a view sharing x's storage (e.g. one piece of the
+    /// tokens, to run the LM head and the loss piece by piece). Backward: dx[start..start+count) += dy, zero elsewhere.</summary>
+    public static Var Rows(this Tape tape, Var x, int start, int count)
+    {
+        if (x.Value.Rank != 2 || start < 0 || count <= 0 || start + count > x.Value.Dim(0))
+            throw new ArgumentException($"rows [{start}, {start + count}) of [{string.Join(", ", x.Value.ShapeArray())}]");
+        int d = x.Value.Dim(1);
+        var y = x.Value.View((long)start * d, count, d);
+        return tape.Record("rows", y, [x], dy => Gradients.AccumulateAdding(x, dx =>
+        {
+            using var part = dx.View((long)start * d, count, d);
+            tape.Backend.Add(part, dy, part);
+        }));
+    }
+
     /// <summary>Swaps the last two dimensions, y[.., j, i] = x[.., i, j] (a copy: tensors are contiguous).
     /// Backward: dx = dyᵀ the same way.</summary>
     public static Var Transpose(this Tape tape, Var x)

@@ -180,10 +180,8 @@ public sealed class LlamaModel : IDisposable
             if (tape.GradEnabled)
             {
                 if (lastPositionOnly) throw new InvalidOperationException("lastPositionOnly is for inference: run it inside tape.NoGrad()");
-                var x = tape.Embedding(Embedding, tokens);
-                foreach (var layer in Layers)
-                    x = Checkpoint.Run(tape, (tp, h) => layer.Forward(tp, h, rope, cache), x, CheckpointLayers);
-                return LmHead.Forward(tape, tape.RmsNorm(x, FinalNorm, eps));
+                if (cache is not null) throw new InvalidOperationException("KV-cache decoding is for inference: run it inside tape.NoGrad()");
+                return LmHead.Forward(tape, FinalHidden(tape, tokens, rope));
             }
 
             // Inference: each layer runs on a private tape that is released as soon as its output exists, so only
@@ -213,6 +211,26 @@ public sealed class LlamaModel : IDisposable
             // Training positions are cached for the backward pass (RoPE's backward reads them); inference ones are not.
             if (!ReferenceEquals(positions, _trainingPositions.GetValueOrDefault((b, t)))) positions.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Training's final hidden states norm(x_L) [B, T, d], the LM head's input, for a caller that applies the head
+    /// itself (piece by piece over the tokens, so [B·T, V] logits never exist at once). Tokens I32 [B, T] at positions 0..T−1.
+    /// </summary>
+    public Var FinalHidden(Tape tape, Tensor tokens)
+    {
+        if (!tape.GradEnabled) throw new InvalidOperationException("FinalHidden is for training; inference runs Forward inside tape.NoGrad()");
+        if (tokens.Rank != 2 || tokens.DType != DType.I32) throw new ArgumentException($"tokens must be I32 [batch, length], not {tokens}");
+        var (cos, sin) = RopeTablesFor(tokens.Dim(1));
+        return FinalHidden(tape, tokens, new RopeContext(cos, sin, PositionsFor(tape, tokens.Dim(0), tokens.Dim(1), 0)));
+    }
+
+    private Var FinalHidden(Tape tape, Tensor tokens, RopeContext rope)
+    {
+        var x = tape.Embedding(Embedding, tokens);
+        foreach (var layer in Layers)
+            x = Checkpoint.Run(tape, (tp, h) => layer.Forward(tp, h, rope), x, CheckpointLayers);
+        return tape.RmsNorm(x, FinalNorm, (float)Config.RmsNormEps);
     }
 
     /// <summary>Runs <paramref name="step"/> on a private no-grad tape and returns (a view of) its output, outliving the tape.</summary>

@@ -22,10 +22,16 @@ internal static class PlanCommand
         var nf4 = new Option<bool>("--nf4") { Description = "Also account the base at 4 bits (QLoRAM: a quarter of 16 bits)." };
         var rank = new Option<int>("--rank") { Description = "LoRA rank on the seven projections.", DefaultValueFactory = _ => new Lora.LoraSettings().Rank };
         var lmHead = new Option<bool>("--lm-head") { Description = "Also put LoRA on the LM head." };
+        var ph = new PhaseOptions();
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per training sequence (align, train, eval).", DefaultValueFactory = _ => ph.SeqLen };
+        var microBatch = new Option<int>("--micro-batch") { Description = "Sequences per forward/backward pass.", DefaultValueFactory = _ => ph.MicroBatch };
+        var checkpoint = new Option<bool>("--checkpoint-layers") { Description = "Activation checkpointing of every decoder layer in align and train." };
+        var calibSamples = new Option<int>("--samples") { Description = "stru calibration samples.", DefaultValueFactory = _ => ph.CalibrationSamples };
+        var calibLen = new Option<int>("--calib-seq-len") { Description = "Tokens per stru calibration sample.", DefaultValueFactory = _ => ph.CalibrationSeqLen };
         var json = new Option<bool>("--json") { Description = "Print the plan as JSON." };
         var command = new Command("plan", "Parameter count, reduction ratio and training memory of a pruned model, from its config alone.")
         {
-            config, method, ratio, nm, keepFirst, keepLast, nf4, rank, lmHead, json,
+            config, method, ratio, nm, keepFirst, keepLast, nf4, rank, lmHead, seqLen, microBatch, checkpoint, calibSamples, calibLen, json,
         };
         command.SetAction(parse =>
         {
@@ -41,28 +47,40 @@ internal static class PlanCommand
                 memory = MemoryPlan.For(plan.Trained, parse.GetValue(rank), parse.GetValue(lmHead), plan.ReducesMemory ? plan.PrunedParameters : plan.OriginalParameters);
             }
             catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+            var phaseOptions = new PhaseOptions
+            {
+                SeqLen = parse.GetValue(seqLen), MicroBatch = parse.GetValue(microBatch), Rank = parse.GetValue(rank), Nf4 = parse.GetValue(nf4),
+                CheckpointLayers = parse.GetValue(checkpoint), CalibrationSamples = parse.GetValue(calibSamples), CalibrationSeqLen = parse.GetValue(calibLen),
+            };
+            if (phaseOptions.SeqLen <= 0 || phaseOptions.MicroBatch <= 0 || phaseOptions.CalibrationSamples <= 0 || phaseOptions.CalibrationSeqLen <= 0)
+                throw new UserInputException("--seq-len, --micro-batch, --samples and --calib-seq-len must be positive");
+            var phases = PhasePlan.For(plan, phaseOptions);
             var report = Report(name, plan, memory, parse.GetValue(nf4));
+            report["phases"] = new JsonArray(phases.Select(p => (JsonNode)new JsonObject
+            {
+                ["phase"] = p.Phase, ["model"] = p.Model, ["frozen_stored_bytes"] = p.FrozenStored, ["frozen_f32_bytes"] = p.FrozenF32,
+                ["frozen_nf4_bytes"] = p.FrozenNf4, ["trainable_bytes"] = p.Trainable, ["gradient_bytes"] = p.Gradients,
+                ["optimizer_bytes"] = p.OptimizerState, ["activation_bytes"] = p.Activations, ["workspace_bytes"] = p.Workspace,
+                ["total_bytes"] = p.Total,
+            }).ToArray());
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else Print(output, name, plan, memory, parse.GetValue(nf4));
+            else
+            {
+                Print(output, name, plan, memory, parse.GetValue(nf4));
+                output.WriteLine($"  peak by phase (MiB; seq {phaseOptions.SeqLen} × micro-batch {phaseOptions.MicroBatch}{(phaseOptions.CheckpointLayers ? ", checkpointed" : "")}; prune: {phaseOptions.CalibrationSamples} × {phaseOptions.CalibrationSeqLen} calibration tokens):");
+                output.WriteLine("    phase  model     frozen  frozenF32  nf4  trainable  grads  optimizer  activations  workspace  total");
+                static string M(long b) => (b / 1048576.0).ToString("F1");
+                foreach (var p in phases)
+                    output.WriteLine($"    {p.Phase,-6} {p.Model,-8} {M(p.FrozenStored),7} {M(p.FrozenF32),9} {M(p.FrozenNf4),5} {M(p.Trainable),9} {M(p.Gradients),6} {M(p.OptimizerState),9} {M(p.Activations),11} {M(p.Workspace),9} {M(p.Total),7}");
+            }
             return 0;
         });
         return command;
     }
 
     /// <summary>A config.json path, a model folder, or a built-in name.</summary>
-    internal static LlamaConfig Resolve(string name)
-    {
-        try
-        {
-            if (File.Exists(name)) return LlamaConfig.Load(name);
-            if (Directory.Exists(name)) return LlamaConfig.Load(Path.Combine(name, ModelFolder.Config));
-            return ModelPresets.Get(name)
-                ?? throw new UserInputException($"--config '{name}' is neither a file, a folder nor a built-in name ({string.Join(", ", ModelPresets.Names)})");
-        }
-        catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
-        catch (FileNotFoundException e) { throw new UserInputException(e.Message, e); }
-    }
+    internal static LlamaConfig Resolve(string name) => ModelPresets.Resolve(name);
 
     private static double Round2(double x) => Math.Round(x, 2, MidpointRounding.AwayFromZero);
 

@@ -6,6 +6,7 @@ var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover 
 {
     DevicesCommand.Create(),
     DataCommand.Create(),
+    InitCommand.Create(),
     GenerateCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),

@@ -94,9 +94,10 @@ public static class ModelPruner
             (samplesUsed, seqLen) = (samples.Length, len);
             calibration = new PruningRecord.CalibrationInfo(source, samples.Length, len);
             progress.Line($"stru: Taylor importance ({o.Taylor.ToString().ToLowerInvariant()}-wise) from {samples.Length} samples of {len} tokens");
-            using var model = LlamaModel.Load(o.Model, backend, new LlamaModelOptions { Trainable = true });
-            loss = TaylorImportance.AccumulateGradients(model, samples, progress: progress);
-            scores = TaylorImportance.Compute(model, o.Taylor);
+            // Frozen in its stored dtype: the scores gather while backward passes each layer, no weight gets a gradient buffer.
+            using var model = LlamaModel.Load(o.Model, backend);
+            (scores, double l) = TaylorImportance.ComputeLean(model, samples, o.Taylor, progress: progress);
+            loss = l;
         }
         var layers = StructuredSelection.Select(config, plan.Ratio, plan.KeepFirst, plan.KeepLast, scores, o.Seed);
         foreach (var l in layers.Where(l => l.Pruned))

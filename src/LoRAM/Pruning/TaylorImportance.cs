@@ -1,4 +1,5 @@
 using LoRAM.Autograd;
+using LoRAM.Llama;
 using LoRAM.Llama.Model;
 using LoRAM.Progress;
 using LoRAM.Tensors;
@@ -69,17 +70,103 @@ public static class TaylorImportance
     public sealed record LayerScores(double[] KvGroups, double[] Channels);
 
     /// <summary>Aggregated Taylor scores of every layer from the weights and gradients of a trainable model.</summary>
-    public static LayerScores[] Compute(LlamaModel model, TaylorVariant variant)
+    public static LayerScores[] Compute(LlamaModel model, TaylorVariant variant) =>
+        Aggregate(model, (layer, p) =>
+        {
+            var (w, g, rows, cols) = WeightAndGrad(layer[p]);
+            return Salience(w, g, rows, cols, p, variant);
+        });
+
+    /// <summary>
+    /// The same scores as <see cref="AccumulateGradients"/> + <see cref="Compute"/> with the same
+    /// <paramref name="batchSize"/>, without a gradient buffer for any weight: the model stays frozen in its stored
+    /// dtype (BF16, memory-mapped) and each projection is swapped for a <see cref="TaylorProbe"/> that, when the
+    /// backward pass reaches it, forms its dW = dyᵀ·x, reduces W ⊙ dW into its row or column saliences and drops
+    /// dW. Element-wise scores take |·| of each weight's whole gradient, so the gradient of the whole calibration
+    /// loss must reach a probe in one pass: all samples go through the decoder layers as one batch, each layer
+    /// checkpointed (only its input is kept), and the LM head and loss run per <paramref name="batchSize"/> samples,
+    /// each piece checkpointed too (its logits exist only while it runs), weighted 1/batches like the batches of
+    /// <see cref="AccumulateGradients"/>, so the loss and every gradient are the same. Peak memory: the frozen
+    /// weights + N·T·d·4 bytes per layer + one layer's recomputation + one piece's logits + one [out, in] gradient.
+    /// Returns the scores and the loss.
+    /// </summary>
+    public static (LayerScores[] Scores, double Loss) ComputeLean(LlamaModel model, IReadOnlyList<int[]> samples, TaylorVariant variant,
+        int batchSize = 4, IProgressReporter? progress = null)
+    {
+        if (samples.Count == 0) throw new ArgumentException("no calibration samples");
+        if (model.Parameters().Any()) throw new ArgumentException("the lean Taylor path takes a frozen model (LlamaModelOptions.Trainable = false)");
+        var be = model.Backend;
+        int length = samples[0].Length - 1, n = samples.Count, batches = (n + batchSize - 1) / batchSize, d = model.Config.HiddenSize;
+        var inputs = new int[n * length];
+        var targets = new int[n * length];
+        for (int i = 0; i < n; i++)
+        {
+            var s = samples[i];
+            if (s.Length != length + 1) throw new ArgumentException("calibration samples must all have the same length");
+            Array.Copy(s, 0, inputs, i * length, length);
+            Array.Copy(s, 1, targets, i * length, length);
+        }
+
+        var probes = new List<(DecoderLayer Layer, Projection P, LinearLayer Original, TaylorProbe Probe)>();
+        bool checkpointed = model.CheckpointLayers;
+        var pieceTargets = new List<Tensor>();
+        using var task = (progress ?? LineProgress.None).Start("taylor", 2);
+        try
+        {
+            foreach (var layer in model.Layers)
+                foreach (var (p, original) in layer.Projections)
+                {
+                    if (original is not FrozenLinear { Weight: DenseFrozenWeight } frozen)
+                        throw new ArgumentException($"{original.Name}: the lean Taylor path reads dense frozen weights (F32, BF16, F16), not {original.GetType().Name}");
+                    var probe = new TaylorProbe(frozen, p, variant);
+                    probes.Add((layer, p, original, probe));
+                    layer[p] = probe;
+                }
+            model.CheckpointLayers = true;
+
+            using var tape = new Tape(be);
+            using var ids = Tensor.FromArray(be, inputs, n, length);
+            var hidden = tape.Reshape(model.FinalHidden(tape, ids), n * length, d);
+            Var? loss = null;
+            for (int b0 = 0; b0 < n; b0 += batchSize)
+            {
+                int m = Math.Min(batchSize, n - b0);
+                var tgt = Tensor.FromArray(be, targets[(b0 * length)..((b0 + m) * length)], m * length);
+                pieceTargets.Add(tgt);
+                // Eq. of AccumulateGradients: L = (1/batches) Σ_b mean-token-loss(batch b).
+                var piece = Checkpoint.Run(tape, (tp, h) => tp.Scale(tp.CrossEntropy(model.LmHead.Forward(tp, h), tgt), 1f / batches),
+                    tape.Rows(hidden, b0 * length, m * length));
+                loss = loss is null ? piece : tape.Add(loss, piece);
+            }
+            double value = loss!.Item();
+            task.Update(1, "forward", $"taylor: forward of {n} samples, loss {value:F4}");
+            tape.Backward(loss);
+            task.Update(2, "backward", "taylor: backward, scores reduced layer by layer");
+            var byProjection = probes.ToDictionary(x => (x.Layer.Index, x.P.Index), x => x.Probe);
+            var scores = Aggregate(model, (layer, p) => byProjection[(layer.Index, p.Index)].Salience
+                ?? new double[Projection.Size(model.Config, layer.Index, p.Rows != ProjectionAxis.Hidden ? p.Rows : p.Columns)]);   // no gradient reached it: zeros
+            return (scores, value);
+        }
+        finally
+        {
+            foreach (var (layer, p, original, _) in probes) layer[p] = original;
+            model.CheckpointLayers = checkpointed;
+            foreach (var t in pieceTargets) t.Dispose();
+        }
+    }
+
+    /// <summary>Groups and channels of every layer from the saliences of its projections along their pruned axis.</summary>
+    private static LayerScores[] Aggregate(LlamaModel model, Func<DecoderLayer, Projection, double[]> salience)
     {
         var result = new LayerScores[model.Layers.Count];
         for (int l = 0; l < result.Length; l++)
         {
             var layer = model.Layers[l];
             int d = layer.HeadDim, kv = layer.KvHeads, groupSize = layer.Heads / Math.Max(1, kv);
-            var q = RowSalience(layer.Q, variant);
-            var k = RowSalience(layer.K, variant);
-            var v = RowSalience(layer.V, variant);
-            var o = ColumnSalience(layer.O, variant);
+            var q = salience(layer, Projection.Q);
+            var k = salience(layer, Projection.K);
+            var v = salience(layer, Projection.V);
+            var o = salience(layer, Projection.O);
             var groups = new double[kv];
             for (int g = 0; g < kv; g++)
             {
@@ -88,9 +175,9 @@ public static class TaylorImportance
                 for (int t = g * groupSize * d; t < (g + 1) * groupSize * d; t++) s += q[t] + o[t];
                 groups[g] = s;
             }
-            var gate = RowSalience(layer.Gate, variant);
-            var up = RowSalience(layer.Up, variant);
-            var down = ColumnSalience(layer.Down, variant);
+            var gate = salience(layer, Projection.Gate);
+            var up = salience(layer, Projection.Up);
+            var down = salience(layer, Projection.Down);
             var channels = new double[gate.Length];
             for (int c = 0; c < channels.Length; c++) channels[c] = gate[c] + up[c] + down[c];
             result[l] = new LayerScores(groups, channels);
@@ -106,10 +193,13 @@ public static class TaylorImportance
         return (w, g, t.OutFeatures, t.InFeatures);
     }
 
+    /// <summary>Salience along the axis structured pruning removes: rows of q, k, v, gate, up; columns of o, down.</summary>
+    internal static double[] Salience(float[] w, float[] g, int rows, int cols, Projection p, TaylorVariant variant) =>
+        p.Rows != ProjectionAxis.Hidden ? RowSalience(w, g, rows, cols, variant) : ColumnSalience(w, g, rows, cols, variant);
+
     /// <summary>Per output row r: Σ_j |W_rj G_rj| (element) or |Σ_j W_rj G_rj| (vector).</summary>
-    internal static double[] RowSalience(LinearLayer layer, TaylorVariant variant)
+    internal static double[] RowSalience(float[] w, float[] g, int rows, int cols, TaylorVariant variant)
     {
-        var (w, g, rows, cols) = WeightAndGrad(layer);
         var s = new double[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -125,9 +215,8 @@ public static class TaylorImportance
     }
 
     /// <summary>Per input column c: Σ_i |W_ic G_ic| (element) or |Σ_i W_ic G_ic| (vector).</summary>
-    internal static double[] ColumnSalience(LinearLayer layer, TaylorVariant variant)
+    internal static double[] ColumnSalience(float[] w, float[] g, int rows, int cols, TaylorVariant variant)
     {
-        var (w, g, rows, cols) = WeightAndGrad(layer);
         var s = new double[cols];
         for (int r = 0; r < rows; r++)
             for (int c = 0, i = r * cols; c < cols; c++, i++)

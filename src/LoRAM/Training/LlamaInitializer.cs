@@ -43,8 +43,10 @@ public static class LlamaInitializer
         }
     }
 
-    /// <summary>Box–Muller: two uniforms u1 ∈ (0, 1], u2 ∈ [0, 1) give two independent N(0, 1) draws.</summary>
-    internal static void FillNormal(float[] values, double std, Rng rng)
+    /// <summary>Box–Muller: two uniforms u1 ∈ (0, 1], u2 ∈ [0, 1) give two independent N(0, 1) draws. Pieces of
+    /// even length drawn one after another from one <paramref name="rng"/> give the same values as one call over the
+    /// whole tensor (how <see cref="ModelInit"/> streams a tensor it never holds whole).</summary>
+    internal static void FillNormal(Span<float> values, double std, Rng rng)
     {
         for (int i = 0; i < values.Length; i += 2)
         {
