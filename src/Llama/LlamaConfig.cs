@@ -116,7 +116,10 @@ public sealed record LlamaConfig
 
         var r = new FieldReader(root, source);
         if (r.Bool("attention_bias", false) || r.Bool("mlp_bias", false))
-            throw LlamaFormatException.In(source, "attention_bias/mlp_bias = true is not supported (LLaMA has no biases)");
+            throw LlamaFormatException.In(source, $"field '{(r.Peek("attention_bias") ? "attention_bias" : "mlp_bias")}' is true; biases in attention or MLP projections are not supported (LLaMA has none)");
+        // The MLP is SwiGLU: silu(gate)·up. Another activation would run, wrongly, with silu.
+        if (root["hidden_act"] is { } act && !(act is JsonValue av && av.TryGetValue<string>(out var actName) && actName == "silu"))
+            throw LlamaFormatException.In(source, $"field 'hidden_act' is {act.ToJsonString()}; only \"silu\" (LLaMA's SwiGLU) is supported");
         int hidden = r.RequiredInt("hidden_size");
         int heads = r.RequiredInt("num_attention_heads");
         if (heads <= 0) throw LlamaFormatException.In(source, $"field 'num_attention_heads' must be positive, got {heads}");
@@ -218,14 +221,16 @@ public sealed record LlamaConfig
         o["head_dim"] = HeadDim;
         o["rms_norm_eps"] = RmsNormEps;
         o["rope_theta"] = RopeTheta;
-        o["rope_scaling"] = RopeScaling is null ? null : new JsonObject
-        {
-            ["rope_type"] = RopeScaling.Llama3,
-            ["factor"] = RopeScaling.Factor,
-            ["low_freq_factor"] = RopeScaling.LowFreqFactor,
-            ["high_freq_factor"] = RopeScaling.HighFreqFactor,
-            ["original_max_position_embeddings"] = RopeScaling.OriginalMaxPositionEmbeddings,
-        };
+        o["rope_scaling"] = RopeScaling is null ? null : RopeScaling.Type != RopeScaling.Llama3
+            ? new JsonObject { ["rope_type"] = RopeScaling.Type, ["factor"] = RopeScaling.Factor }
+            : new JsonObject
+            {
+                ["rope_type"] = RopeScaling.Llama3,
+                ["factor"] = RopeScaling.Factor,
+                ["low_freq_factor"] = RopeScaling.LowFreqFactor,
+                ["high_freq_factor"] = RopeScaling.HighFreqFactor,
+                ["original_max_position_embeddings"] = RopeScaling.OriginalMaxPositionEmbeddings,
+            };
         o["max_position_embeddings"] = MaxPositionEmbeddings;
         o["tie_word_embeddings"] = TieWordEmbeddings;
         if (BosTokenId is int bos) o["bos_token_id"] = bos;
@@ -280,6 +285,9 @@ public sealed record LlamaConfig
             throw Bad(field, "a number", n);
         }
 
+        /// <summary>A boolean field's value without taking it (false when absent or not a boolean).</summary>
+        public bool Peek(string field) => root[field] is JsonValue v && v.TryGetValue<bool>(out var b) && b;
+
         public bool Bool(string field, bool fallback)
         {
             var n = Take(field);
@@ -320,8 +328,15 @@ public sealed record LlamaConfig
             if (n is null) return null;
             if (n is not JsonObject o) throw Bad(field, "an object", n);
             var type = (o["rope_type"] ?? o["type"])?.ToString();
+            if (type is RopeScaling.LinearType or RopeScaling.DynamicType)
+            {
+                double factor = new FieldReader(o, source).Double("factor") ?? throw LlamaFormatException.In(source, $"field '{field}.factor' is missing");
+                // HF warns for factor < 1 and computes nonsense; a factor below 1 is a typo, not a scaling.
+                if (!(factor >= 1)) throw LlamaFormatException.In(source, $"field '{field}.factor' must be at least 1, got {factor}");
+                return type == RopeScaling.LinearType ? RopeScaling.Linear(factor) : RopeScaling.Dynamic(factor);
+            }
             if (type != RopeScaling.Llama3)
-                throw LlamaFormatException.In(source, $"field '{field}': rope_type '{type ?? "(missing)"}' is not supported (only \"{RopeScaling.Llama3}\")");
+                throw LlamaFormatException.In(source, $"field '{field}': rope_type '{type ?? "(missing)"}' is not supported (only \"{RopeScaling.Llama3}\", \"{RopeScaling.LinearType}\" and \"{RopeScaling.DynamicType}\")");
             var inner = new FieldReader(o, source);
             double Need(string f) => inner.Double(f) ?? throw LlamaFormatException.In(source, $"field '{field}.{f}' is missing");
             var s = new RopeScaling(Need("factor"), Need("low_freq_factor"), Need("high_freq_factor"),

@@ -29,8 +29,8 @@ public sealed class EvalCommandTests : IDisposable
             "--math-shots", Path.Combine(data, "math.jsonl"), "--shots", "1"));
         using var json = JsonDocument.Parse(output.ToString());
         var r = json.RootElement;
-        Assert.True(r.GetProperty("ppl").GetProperty("ppl-in.jsonl").GetProperty("perplexity").GetDouble() > 1);
-        Assert.True(r.GetProperty("ppl").GetProperty("corpus.txt").GetProperty("tokens").GetInt64() > 100);
+        Assert.True(r.GetProperty("ppl").GetProperty(Path.Combine(data, "ppl-in.jsonl")).GetProperty("perplexity").GetDouble() > 1);
+        Assert.True(r.GetProperty("ppl").GetProperty(Path.Combine(data, "corpus.txt")).GetProperty("tokens").GetInt64() > 100);
         Assert.Equal(3, r.GetProperty("mc").GetProperty("items").GetInt32());
         Assert.InRange(r.GetProperty("mc").GetProperty("acc").GetDouble(), 0, 1);
         Assert.Equal(3, r.GetProperty("math").GetProperty("items").GetInt32());
@@ -38,5 +38,27 @@ public sealed class EvalCommandTests : IDisposable
         Assert.Equal(3, r.GetProperty("math").GetProperty("samples").GetArrayLength());
 
         Assert.Throws<UserInputException>(() => Run(new StringWriter(), "eval", "--model", model));
+    }
+
+    [Fact]
+    public void Two_perplexity_files_of_one_name_in_different_folders_get_one_entry_each()
+    {
+        var model = Path.Combine(_dir, "model");
+        RandomLlama.Write(model);
+        string a = Path.Combine(_dir, "a", "test.txt"), b = Path.Combine(_dir, "b", "test.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(a)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(b)!);
+        File.WriteAllText(a, "short text\n");
+        File.WriteAllText(b, "a different and rather longer text than the first one\n");
+        var root = new RootCommand { EvalCommand.Create() };
+        var output = new StringWriter();
+        Assert.Equal(0, root.Parse(["eval", "--model", model, "--json", "--ppl", a, "--ppl", b])
+            .Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false }));
+        using var json = JsonDocument.Parse(output.ToString());
+        var ppl = json.RootElement.GetProperty("ppl");
+        Assert.Equal(2, ppl.EnumerateObject().Count());
+        // Byte tokenizer: BOS + one token a byte, every byte scored.
+        Assert.Equal("short text".Length, ppl.GetProperty(a).GetProperty("tokens").GetInt64());
+        Assert.Equal("a different and rather longer text than the first one".Length, ppl.GetProperty(b).GetProperty("tokens").GetInt64());
     }
 }

@@ -93,9 +93,11 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
         var prompt = new[] { 256 }.Concat("Hello"u8.ToArray().Select(b => (int)b)).ToArray();
         var ids = Generator.Generate(llama, prompt, 12, SamplingOptions.Greedy, new HashSet<int> { 257 }).Select(g => g.Id).TakeWhile(id => id != 257);
         var expected = System.Text.Encoding.UTF8.GetString(ids.Where(id => id < 256).Select(id => (byte)id).ToArray());
-        Assert.Equal(expected + Environment.NewLine, output);
-
-        using var summary = JsonDocument.Parse(error);
+        // The text first, then the JSON summary as the last line of stdout.
+        var jsonLine = output.TrimEnd().Split('\n')[^1];
+        Assert.Equal(expected + Environment.NewLine + jsonLine + Environment.NewLine, output);
+        Assert.DoesNotContain("prompt_tokens", error);
+        using var summary = JsonDocument.Parse(jsonLine);
         Assert.Equal(6, summary.RootElement.GetProperty("prompt_tokens").GetInt32());
         Assert.InRange(summary.RootElement.GetProperty("generated_tokens").GetInt32(), 1, 12);
     }

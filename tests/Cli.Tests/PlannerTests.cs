@@ -126,4 +126,17 @@ public class PlannerTests
         Assert.Equal(2, bad);
         Assert.Contains("pruning ratio must be in [0, 1)", message);
     }
+
+    [Fact]
+    public void Plan_without_ratio_says_the_ratio_it_assumes_and_plans_that_ratio()
+    {
+        var (code, output, error) = Run("plan", "--config", "llama-2-13b", "--json");
+        Assert.Equal(0, code);
+        Assert.Contains("no --ratio given; assuming --ratio 0.5", error);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Equal(0.5, json.RootElement.GetProperty("ratio").GetDouble());
+        var explicitRatio = Run("plan", "--config", "llama-2-13b", "--ratio", "0.5", "--json");
+        Assert.Equal(output, explicitRatio.Output);
+        Assert.DoesNotContain("assuming", explicitRatio.Error);
+    }
 }

@@ -50,6 +50,12 @@ public class PruneCommandTests
         Assert.Contains("--nm applies to semi", Run("prune", "--model", src, "--method", "stru", "--nm", "2:4", "--ratio", "0.5", "--out", output).Error);
         Assert.Contains("not a model folder", Run("prune", "--model", dir.Path, "--method", "rand", "--ratio", "0.5", "--out", output).Error);
         Assert.Contains("pruning ratio must be in [0, 1)", Run("prune", "--model", src, "--method", "rand", "--ratio", "1", "--out", output).Error);
+        // The structured defaults keep 4 + 2 layers whole: on this 2-layer model nothing would be pruned, so it is refused.
+        var keepAll = Run("prune", "--model", src, "--method", "stru", "--ratio", "0.5", "--out", output);
+        Assert.Equal(2, keepAll.Code);
+        Assert.Contains("--keep-first 4 + --keep-last 2 keep all 2 layers", keepAll.Error);
+        Assert.Contains("--keep-first 1 + --keep-last 1 keep all 2 layers",
+            Run("prune", "--model", src, "--method", "unst", "--ratio", "0.5", "--keep-first", "1", "--keep-last", "1", "--out", output).Error);
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "keep.txt"), "x");
         Assert.Contains("already exists and is not empty", Run("prune", "--model", src, "--method", "rand", "--ratio", "0.5", "--out", output).Error);

@@ -120,6 +120,9 @@ public class LlamaConfigTests
     [InlineData("""{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 10, "loram_layer_heads": [4]}""", "loram_layer_heads")]
     [InlineData("""{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 0}""", "vocab_size")]
     [InlineData("""{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 10, "attention_bias": true}""", "attention_bias")]
+    [InlineData("""{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 10, "mlp_bias": true}""", "'mlp_bias' is true")]
+    [InlineData("""{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 10, "hidden_act": "gelu"}""", "'hidden_act' is \"gelu\"")]
+    [InlineData("""{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 10, "rope_scaling": {"type": "linear"}}""", "rope_scaling.factor")]
     [InlineData("""{"hidden_size": 64,""", "JSON")]
     public void Invalid_configs_fail_with_a_message_naming_file_and_field(string json, string field)
     {

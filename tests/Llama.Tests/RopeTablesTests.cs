@@ -64,4 +64,41 @@ public class RopeTablesTests
             Assert.Equal((float)Math.Sin(15 * f[40]), sn[15 * 64 + 40]);
         }
     }
+
+    [Fact]
+    public void Linear_scaling_divides_every_frequency_by_the_factor()
+    {
+        var config = LlamaConfig.Parse("""{"hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 8, "vocab_size": 10, "rope_theta": 10000, "max_position_embeddings": 64, "rope_scaling": {"type": "linear", "factor": 4.0}}""");
+        Assert.Equal(RopeScaling.LinearType, config.RopeScaling!.Type);
+        var (cos, sin) = RopeTables.Compute(64, 16, 10000, config.RopeScaling, 64);
+        for (int p = 0; p < 64; p++)
+            for (int i = 0; i < 8; i++)
+            {
+                // float64 reference of HF's linear scaling: angle = p · θ^(−2i/d) / factor.
+                double a = p * Math.Pow(10000, -2.0 * i / 16) / 4.0;
+                Assert.Equal(Math.Cos(a), cos[p * 8 + i], 1e-6);
+                Assert.Equal(Math.Sin(a), sin[p * 8 + i], 1e-6);
+            }
+    }
+
+    [Fact]
+    public void Dynamic_scaling_is_plain_rope_within_the_context_and_grows_the_base_beyond_it()
+    {
+        var config = LlamaConfig.Parse("""{"hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 8, "vocab_size": 10, "rope_theta": 10000, "max_position_embeddings": 32, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}""");
+        Assert.Equal(RopeScaling.DynamicType, config.RopeScaling!.Type);
+        // Within max_position_embeddings HF's dynamic NTK leaves θ alone.
+        Assert.Equal(RopeTables.InverseFrequencies(16, 10000, null), RopeTables.InverseFrequencies(16, 10000, config.RopeScaling, 32, 20));
+        // A sequence of 48 positions: θ' = θ·(2·48/32 − 1)^(16/14) = 10000·2^(8/7), computed here in float64.
+        double theta = 10000 * Math.Pow(2.0, 16.0 / 14.0);
+        var (cos, sin) = RopeTables.Compute(48, 16, 10000, config.RopeScaling, 32);
+        for (int p = 0; p < 48; p++)
+            for (int i = 0; i < 8; i++)
+            {
+                double a = p / Math.Pow(theta, 2.0 * i / 16);
+                Assert.Equal(Math.Cos(a), cos[p * 8 + i], 1e-6);
+                Assert.Equal(Math.Sin(a), sin[p * 8 + i], 1e-6);
+            }
+        // The config round-trips with its type.
+        Assert.Equal(config.RopeScaling, LlamaConfig.Parse(config.ToJson()).RopeScaling);
+    }
 }

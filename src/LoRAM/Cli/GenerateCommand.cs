@@ -21,7 +21,7 @@ internal static class GenerateCommand
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend the BOS token to the prompt." };
         var adapter = CommonOptions.Adapter();
         var device = CommonOptions.Device();
-        var json = new Option<bool>("--json") { Description = "After the text, print the timing summary as JSON on stderr." };
+        var json = new Option<bool>("--json") { Description = "After the text, print the timing summary as one JSON line on stdout." };
 
         var command = new Command("generate", "Continue a prompt with a model, streaming the text as it is generated.")
         {
@@ -69,9 +69,9 @@ internal static class GenerateCommand
                 decode_tokens_per_s = decode > 0 ? (times.Count - 1) / decode : 0,
                 device = backend.Name,
             };
-            var error = parse.InvocationConfiguration.Error;
-            if (parse.GetValue(json)) error.WriteLine(JsonSerializer.Serialize(summary));
-            else error.WriteLine($"[{summary.prompt_tokens} prompt tokens, {summary.generated_tokens} generated ({reason}); prefill {summary.prefill_tokens_per_s:F0} tok/s, decode {summary.decode_tokens_per_s:F1} tok/s on {backend.Name}]");
+            // --json: the summary is a result, so stdout (the last line, after the text); else a note on stderr.
+            if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(summary));
+            else parse.InvocationConfiguration.Error.WriteLine($"[{summary.prompt_tokens} prompt tokens, {summary.generated_tokens} generated ({reason}); prefill {summary.prefill_tokens_per_s:F0} tok/s, decode {summary.decode_tokens_per_s:F1} tok/s on {backend.Name}]");
             return 0;
         });
         return command;

@@ -11,11 +11,14 @@ namespace LoRAM.Cli;
 /// reproduces the paper's parameter tables (e.g. LLaMA-2-13B at 0.65: 6,005,662,720 parameters, 2.17×, 11.19 GiB).</summary>
 internal static class PlanCommand
 {
+    /// <summary>The ratio assumed without --ratio: the pipeline's LoRAM rows (half the groups and channels).</summary>
+    public const double DefaultRatio = 0.5;
+
     public static Command Create()
     {
         var config = new Option<string>("--config") { Description = $"config.json, a model folder, or a built-in name ({string.Join(", ", ModelPresets.Names)}).", Required = true };
         var method = new Option<string>("--method") { Description = "rand | stru | semi | unst | wanda | magnitude.", DefaultValueFactory = _ => "stru" };
-        var ratio = new Option<double>("--ratio") { Description = "Pruning ratio (semi: from --nm)." };
+        var ratio = new Option<double?>("--ratio") { Description = $"Pruning ratio (semi: from --nm; default {DefaultRatio}, said on stderr when assumed)." };
         var nm = new Option<string?>("--nm") { Description = "N:M pattern (semi: default 4:8)." };
         var keepFirst = new Option<int?>("--keep-first") { Description = "Layers at the bottom kept whole (default 4 structured, 0 otherwise)." };
         var keepLast = new Option<int?>("--keep-last") { Description = "Layers at the top kept whole (default 2 structured, 0 otherwise)." };
@@ -43,7 +46,11 @@ internal static class PlanCommand
             {
                 var m = PruningMethods.Parse(parse.GetValue(method)!);
                 SparsityTarget? target = parse.GetValue(nm) is { } t ? PruningMethods.ParseNM(t) : null;
-                plan = ParameterPlan.For(c, m, parse.GetValue(ratio), target, parse.GetValue(keepFirst), parse.GetValue(keepLast));
+                double r = parse.GetValue(ratio) ?? DefaultRatio;
+                // Without --ratio a plan would silently be of some ratio; say which (semi and --nm take theirs from the pattern).
+                if (parse.GetValue(ratio) is null && m != PruningMethod.Semi && target is null)
+                    parse.InvocationConfiguration.Error.WriteLine($"plan: no --ratio given; assuming --ratio {DefaultRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+                plan = ParameterPlan.For(c, m, r, target, parse.GetValue(keepFirst), parse.GetValue(keepLast));
                 memory = MemoryPlan.For(plan.Trained, parse.GetValue(rank), parse.GetValue(lmHead), plan.ReducesMemory ? plan.PrunedParameters : plan.OriginalParameters);
             }
             catch (ArgumentException e) { throw new UserInputException(e.Message, e); }

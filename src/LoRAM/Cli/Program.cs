@@ -5,6 +5,7 @@ using LoRAM.Cli;
 var root = new RootCommand("LoRAM.NET — train LoRA on a pruned LLaMA, recover it, and serve it with the original model.")
 {
     DevicesCommand.Create(),
+    TokenizeCommand.Create(),
     DataCommand.Create(),
     InitCommand.Create(),
     GenerateCommand.Create(),

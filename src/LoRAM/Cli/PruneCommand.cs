@@ -22,7 +22,7 @@ internal static class PruneCommand
         var samples = new Option<int?>("--samples") { Description = "Calibration samples (default 10 for stru, 128 for semi/unst/wanda)." };
         var seqLen = new Option<int>("--seq-len") { Description = "Tokens per calibration sample.", DefaultValueFactory = _ => d.SeqLen };
         var seed = new Option<int>("--seed") { Description = "Seed of the calibration windows and of LoRAM-Rand.", DefaultValueFactory = _ => d.Seed };
-        var keepFirst = new Option<int?>("--keep-first") { Description = "Layers at the bottom kept whole (default 4 structured, 0 otherwise)." };
+        var keepFirst = new Option<int?>("--keep-first") { Description = "Layers at the bottom kept whole (default 4 structured, 0 otherwise). First + last must leave a layer to prune: a model of 6 layers or fewer needs smaller values (refused otherwise)." };
         var keepLast = new Option<int?>("--keep-last") { Description = "Layers at the top kept whole (default 2 structured, 0 otherwise)." };
         var taylor = new Option<string>("--taylor") { Description = "stru importance: element (Σ|w·g|) or vector (|Σ w·g| per row/column).", DefaultValueFactory = _ => "element" };
         var device = CommonOptions.Device();

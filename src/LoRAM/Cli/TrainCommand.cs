@@ -13,7 +13,8 @@ internal static class TrainCommand
     {
         var d = new LoraTrainingOptions { Model = "", Data = "", Out = "" };
         var model = CommonOptions.Model("Model folder to train on (for LoRAM: the pruned, optionally aligned, model).");
-        var data = new Option<string>("--data") { Description = "Instruction JSONL (Alpaca {instruction, input, output} or ShareGPT {conversations}).", Required = true };
+        var data = new Option<string>("--data") { Description = "Training data: Alpaca {instruction, input, output} (JSONL or a JSON array), ShareGPT {conversations} or HF {messages} JSONL; loss on every assistant turn.", Required = true };
+        var template = new Option<string?>("--template") { Description = $"Prompt format: {string.Join(", ", LoRAM.Data.ChatTemplates.Names)} (default: the model's chat_template family, else alpaca)." };
         var outDir = new Option<string>("--out") { Description = "Folder for the adapter, loss curve, report and checkpoints.", Required = true };
         var rank = new Option<int>("--rank") { Description = "LoRA rank r.", DefaultValueFactory = _ => d.Lora.Rank };
         var alpha = new Option<float>("--alpha") { Description = "LoRA alpha (scaling alpha/r).", DefaultValueFactory = _ => d.Lora.Alpha };
@@ -44,14 +45,14 @@ internal static class TrainCommand
         var json = CommonOptions.Json();
         var command = new Command("train", "LoRA fine-tuning on instruction data (response-only loss); writes a PEFT adapter.")
         {
-            model, data, outDir, rank, alpha, dropout, targets, rslora, steps, batch, micro, seqLen, lr, warmup, wd, seed, nf4,
+            model, data, template, outDir, rank, alpha, dropout, targets, rslora, steps, batch, micro, seqLen, lr, warmup, wd, seed, nf4,
             eval, evalEvery, evalItems, ckEvery, resume, ckLayers, timeLimit, device, json,
         };
         command.SetAction(parse =>
         {
             var o = new LoraTrainingOptions
             {
-                Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Out = parse.GetValue(outDir)!,
+                Model = parse.GetValue(model)!, Data = parse.GetValue(data)!, Out = parse.GetValue(outDir)!, Template = parse.GetValue(template),
                 Lora = new LoraSettings
                 {
                     Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = parse.GetValue(dropout), UseRsLora = parse.GetValue(rslora),

@@ -103,8 +103,10 @@ public static class ModelEvaluation
                 var score = jsonl
                     ? Benchmarks.InstructionPerplexity(llama, tokenizer, Limit(InstructionFiles.Load(file)), o.MaxLength, o.Batch, progress)
                     : Benchmarks.TextPerplexity(llama, tokenizer, Limit(PlainTextCorpus.Load(file)), o.MaxLength, o.Batch, progress);
-                sets[Path.GetFileName(file)] = PerplexityScore.Of(score);
-                responseOnly[Path.GetFileName(file)] = jsonl;
+                // Keyed by the path as given: two files of one name in different folders must not collide.
+                if (sets.ContainsKey(file)) throw new UserInputException($"--ppl {file}: given twice");
+                sets[file] = PerplexityScore.Of(score);
+                responseOnly[file] = jsonl;
             }
             report = report with { Ppl = sets, ResponseOnly = responseOnly };
         }

@@ -45,6 +45,9 @@ public sealed record RecoveryReport(string OutFolder, int Modules, long PrunedAd
 /// </summary>
 public static class AdapterRecovery
 {
+    /// <summary>LoRAM's recovery metadata, beside the PEFT files of a recovered adapter.</summary>
+    public const string RecoveryFile = "loram_recovery.json";
+
     /// <summary>Recovers <see cref="RecoveryOptions.Adapter"/> into <see cref="RecoveryOptions.Out"/>, which appears whole or not at all.</summary>
     public static RecoveryReport Run(RecoveryOptions o)
     {
@@ -78,7 +81,7 @@ public static class AdapterRecovery
         catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
         var writer = new SafetensorsWriter();
         writer.Metadata["format"] = "pt";
-        int r = settings.Rank, modules = 0;
+        int modules = 0;
         long before = 0, after = 0;
         using (file)
         {
@@ -87,6 +90,7 @@ public static class AdapterRecovery
                 var parsed = PeftAdapterFormat.ParseTensorName(e.Name)
                     ?? throw new UserInputException($"{weightsPath}: tensor '{e.Name}' is not a LoRA matrix");
                 var (rows, cols, outOriginal, inOriginal) = Maps(record, original, parsed.Path, weightsPath);
+                int r = settings.RankFor(parsed.Path);
                 float[] values = Read(file, e, weightsPath);
                 before += values.Length;
                 float[] recovered;
@@ -119,15 +123,15 @@ public static class AdapterRecovery
         Directory.CreateDirectory(outFolder);
         writer.Save(Path.Combine(outFolder, PeftAdapterFormat.WeightsFile));
         if (masked) AtomicFile.Copy(Path.Combine(prunedModel, MaskFile.FileName), Path.Combine(outFolder, MaskFile.FileName));
-        var config = JsonNode.Parse(PeftAdapterFormat.ConfigJson(settings, originalModelName))!.AsObject();
-        config["loram"] = new JsonObject
+        // adapter_config.json stays PEFT's own (PEFT rejects keys LoraConfig lacks); how it was recovered goes beside it.
+        AtomicFile.WriteAllText(Path.Combine(outFolder, PeftAdapterFormat.ConfigFile), PeftAdapterFormat.ConfigJson(settings, originalModelName));
+        AtomicFile.WriteAllText(Path.Combine(outFolder, RecoveryFile), new JsonObject
         {
             ["recovered_from"] = Path.GetFullPath(prunedModel),
             ["pruning_method"] = record.Method.ToString(),
             ["pruning_ratio"] = record.Ratio,
             ["recovery"] = masked ? "masked" : record.IsStructured ? "scatter" : "unmasked",
-        };
-        AtomicFile.WriteAllText(Path.Combine(outFolder, PeftAdapterFormat.ConfigFile), config.ToJsonString(new() { WriteIndented = true }));
+        }.ToJsonString(new() { WriteIndented = true }));
         return new RecoveryReport(Path.GetFullPath(outFolder), modules, before, after, masked);
     }
 

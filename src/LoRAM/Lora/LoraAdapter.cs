@@ -39,11 +39,11 @@ public sealed class LoraAdapter : IDisposable
         var rng = new Random(seed);
         return AttachWith(model, settings, (path, layer) =>
         {
-            int inF = layer.InFeatures, outF = layer.OutFeatures;
+            int inF = layer.InFeatures, outF = layer.OutFeatures, r = settings.RankFor(path);
             float bound = 1f / MathF.Sqrt(inF);
-            var a = new float[settings.Rank * inF];
+            var a = new float[r * inF];
             for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * bound;
-            return (Tensor.FromArray(model.Backend, a, settings.Rank, inF), Tensor.Zeros(model.Backend, outF, settings.Rank), maskOf?.Invoke(path));
+            return (Tensor.FromArray(model.Backend, a, r, inF), Tensor.Zeros(model.Backend, outF, r), maskOf?.Invoke(path));
         });
     }
 
@@ -68,6 +68,8 @@ public sealed class LoraAdapter : IDisposable
                     ?? throw new UserInputException($"{weightsPath}: tensor '{e.Name}' is not a LoRA matrix (expected base_model.model.<module>.lora_A/B.weight)");
                 if (!paths.ContainsKey(parsed.Path))
                     throw new UserInputException($"{weightsPath}: tensor '{e.Name}' adapts '{parsed.Path}', which this model does not have");
+                if (!settings.Targets(parsed.Path))
+                    throw new UserInputException($"{weightsPath}: tensor '{e.Name}' adapts '{parsed.Path}', which {PeftAdapterFormat.ConfigFile}'s target_modules / layers_to_transform leave out");
                 var (a, b) = found.GetValueOrDefault(parsed.Path);
                 found[parsed.Path] = parsed.Matrix == 'A' ? (e.Name, b) : (a, e.Name);
             }
@@ -80,8 +82,9 @@ public sealed class LoraAdapter : IDisposable
                 if (!found.TryGetValue(path, out var names)) return null;
                 var ea = file[names.A!];
                 var eb = file[names.B!];
-                if (!ea.Shape.SequenceEqual([settings.Rank, layer.InFeatures]) || !eb.Shape.SequenceEqual([layer.OutFeatures, settings.Rank]))
-                    throw new UserInputException($"{weightsPath}: '{path}' has lora_A [{string.Join(", ", ea.Shape)}] and lora_B [{string.Join(", ", eb.Shape)}], but the model's layer needs [{settings.Rank}, {layer.InFeatures}] and [{layer.OutFeatures}, {settings.Rank}] (r = {settings.Rank})");
+                int r = settings.RankFor(path);
+                if (!ea.Shape.SequenceEqual([r, layer.InFeatures]) || !eb.Shape.SequenceEqual([layer.OutFeatures, r]))
+                    throw new UserInputException($"{weightsPath}: '{path}' has lora_A [{string.Join(", ", ea.Shape)}] and lora_B [{string.Join(", ", eb.Shape)}], but the model's layer needs [{r}, {layer.InFeatures}] and [{layer.OutFeatures}, {r}] (r = {r})");
                 try { file.RequireFinite(ea.Name); file.RequireFinite(eb.Name); }
                 catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
                 return (file.Load(model.Backend, ea.Name, DType.F32).Clone(), file.Load(model.Backend, eb.Name, DType.F32).Clone(), maskOf?.Invoke(path));
@@ -98,13 +101,12 @@ public sealed class LoraAdapter : IDisposable
         {
             foreach (var (path, layer) in model.Projections().ToList())
             {
-                string module = path[(path.LastIndexOf('.') + 1)..];
-                if (!settings.TargetModules.Contains(module)) continue;
+                if (!settings.Targets(path)) continue;
                 if (layer is not FrozenLinear frozen)
                     throw new InvalidOperationException($"{path} is a {layer.GetType().Name}; LoRA attaches to frozen projections only (load the model without Trainable, and attach one adapter at a time)");
                 if (make(path, frozen) is not var (a, b, mask)) continue;
                 var lora = new LoraLayer(frozen, Var.Parameter(a, PeftAdapterFormat.TensorName(path, 'A')),
-                    Var.Parameter(b, PeftAdapterFormat.TensorName(path, 'B')), settings.Scaling, settings.Dropout, mask);
+                    Var.Parameter(b, PeftAdapterFormat.TensorName(path, 'B')), settings.ScalingFor(path), settings.Dropout, mask);
                 Install(model, path, lora);
                 layers.Add((path, lora));
             }

@@ -30,21 +30,31 @@ public static class PeftAdapterFormat
         return null;
     }
 
+    /// <summary>adapter_config.json as PEFT's LoraConfig writes it: its fields only, with PEFT's values for the
+    /// features we do not use (no DoRA, no bias, no layer replication), so PEFT's <c>LoraConfig.from_pretrained</c> reads it.</summary>
     public static string ConfigJson(LoraSettings s, string? baseModel) => new JsonObject
     {
-        ["peft_type"] = "LORA",
-        ["task_type"] = "CAUSAL_LM",
+        ["alpha_pattern"] = new JsonObject(s.AlphaPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
+        ["auto_mapping"] = null,
         ["base_model_name_or_path"] = baseModel,
-        ["r"] = s.Rank,
-        ["lora_alpha"] = s.Alpha,
-        ["lora_dropout"] = s.Dropout,
-        ["target_modules"] = new JsonArray(s.TargetModules.Select(m => (JsonNode)JsonValue.Create(m)!).ToArray()),
-        ["use_rslora"] = s.UseRsLora,
         ["bias"] = "none",
         ["fan_in_fan_out"] = false,
         ["inference_mode"] = true,
         ["init_lora_weights"] = true,
+        ["layer_replication"] = null,
+        ["layers_pattern"] = null,
+        ["layers_to_transform"] = s.LayersToTransform is null ? null : new JsonArray(s.LayersToTransform.Select(l => (JsonNode)JsonValue.Create(l)).ToArray()),
+        ["lora_alpha"] = s.Alpha,
+        ["lora_dropout"] = s.Dropout,
         ["modules_to_save"] = null,
+        ["peft_type"] = "LORA",
+        ["r"] = s.Rank,
+        ["rank_pattern"] = new JsonObject(s.RankPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
+        ["revision"] = null,
+        ["target_modules"] = new JsonArray(s.TargetModules.Select(m => (JsonNode)JsonValue.Create(m)!).ToArray()),
+        ["task_type"] = "CAUSAL_LM",
+        ["use_dora"] = false,
+        ["use_rslora"] = s.UseRsLora,
     }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>Reads adapter_config.json; any field that would change the math and that we do not implement is an error.</summary>
@@ -78,11 +88,49 @@ public static class PeftAdapterFormat
         var bias = Field<string?>("bias", "none");
         if (bias != "none") throw new UserInputException($"{path}: field 'bias' is '{bias}'; only bias-free adapters are supported");
 
+        // Features that change the math and that we do not implement: refused by name, never ignored.
+        if (Field("use_dora", false)) throw new UserInputException($"{path}: field 'use_dora' is true; DoRA adapters are not supported");
+        if (Field("lora_bias", false)) throw new UserInputException($"{path}: field 'lora_bias' is true; LoRA biases are not supported");
+        foreach (var name in new[] { "layer_replication", "modules_to_save", "trainable_token_indices", "exclude_modules" })
+            if (o[name] is { } n && !(n is JsonArray { Count: 0 } || n is JsonObject { Count: 0 }))
+                throw new UserInputException($"{path}: field '{name}' is {n.ToJsonString()}; adapters with it are not supported");
+        if (o["layers_pattern"] is { } lp && !(lp.GetValueKind() == JsonValueKind.String && lp.GetValue<string>() == "layers"
+                || lp is JsonArray { Count: 1 } one && one[0]?.ToString() == "layers"))
+            throw new UserInputException($"{path}: field 'layers_pattern' is {lp.ToJsonString()}; a LLaMA's layers are 'layers'");
+        IReadOnlyList<int>? layers = o["layers_to_transform"] switch
+        {
+            null => null,
+            JsonValue v when v.GetValueKind() == JsonValueKind.Number => [v.GetValue<int>()],
+            JsonArray a => a.Select(n => n?.GetValueKind() == JsonValueKind.Number ? n.GetValue<int>()
+                : throw new UserInputException($"{path}: field 'layers_to_transform' must list layer indices")).ToList(),
+            var other => throw new UserInputException($"{path}: field 'layers_to_transform' must be a layer index or a list of them, got {other.ToJsonString()}"),
+        };
+        Dictionary<string, T> Pattern<T>(string name)
+        {
+            var result = new Dictionary<string, T>();
+            if (o[name] is null) return result;
+            if (o[name] is not JsonObject p) throw new UserInputException($"{path}: field '{name}' must be an object of module pattern → value");
+            foreach (var (key, value) in p)
+            {
+                try { _ = new System.Text.RegularExpressions.Regex(key); }
+                catch (ArgumentException) { throw new UserInputException($"{path}: field '{name}' key '{key}' is not a valid pattern"); }
+                try { result[key] = value!.GetValue<T>(); }
+                catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+                {
+                    throw new UserInputException($"{path}: field '{name}' key '{key}' must map to a number, got {value?.ToJsonString() ?? "null"}", e);
+                }
+            }
+            return result;
+        }
+
         IReadOnlyList<string> targets = o["target_modules"] switch
         {
             JsonArray a => a.Select(n => n?.GetValueKind() == JsonValueKind.String ? n.GetValue<string>()
                 : throw new UserInputException($"{path}: field 'target_modules' must list module names")).ToList(),
-            JsonValue v when v.GetValueKind() == JsonValueKind.String => [v.GetValue<string>()],
+            // PEFT reads a string as a regex over full module names; a bare module name is the only one we honour.
+            JsonValue v when v.GetValueKind() == JsonValueKind.String && (LoraSettings.AllProjections.Contains(v.GetValue<string>()) || v.GetValue<string>() == "lm_head") => [v.GetValue<string>()],
+            JsonValue v when v.GetValueKind() == JsonValueKind.String =>
+                throw new UserInputException($"{path}: field 'target_modules' is the regex \"{v.GetValue<string>()}\"; list the module names instead (q_proj, …)"),
             null => throw new UserInputException($"{path}: field 'target_modules' is missing"),
             _ => throw new UserInputException($"{path}: field 'target_modules' must be a list of module names"),
         };
@@ -93,6 +141,9 @@ public static class PeftAdapterFormat
             Dropout = Field("lora_dropout", 0f),
             TargetModules = targets,
             UseRsLora = Field("use_rslora", false),
+            RankPattern = Pattern<int>("rank_pattern"),
+            AlphaPattern = Pattern<float>("alpha_pattern"),
+            LayersToTransform = layers,
         };
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new UserInputException($"{path}: {e.Message}", e); }

@@ -23,6 +23,10 @@ public static class CalibrationData
             documents = PlainTextCorpus.Load(file);
             source = Path.GetFullPath(file);
         }
+        else if (tokenizer is not ByteTokenizer)
+            // The embedded corpus is synthetic text written for the shipped byte-level family; any other model would be
+            // calibrated on text unlike anything it saw, and silently so.
+            throw new UserInputException("--calib is required: the model's tokenizer is not the shipped byte tokenizer (loram_tokenizer.json), so the embedded synthetic corpus is no calibration text for it; pass --calib FILE with plain text in its language");
         else
         {
             // Enough text for the windows even at ~4 characters a token, plus variety.

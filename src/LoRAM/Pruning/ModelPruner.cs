@@ -61,8 +61,9 @@ public static class ModelPruner
         ParameterPlan plan;
         try { plan = ParameterPlan.For(config, o.Method, o.Ratio, o.NM, o.KeepFirst, o.KeepLast); }
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
-        if (plan.KeepFirst + plan.KeepLast > config.NumHiddenLayers)
-            progress.Line($"note: --keep-first {plan.KeepFirst} + --keep-last {plan.KeepLast} cover all {config.NumHiddenLayers} layers; nothing is pruned");
+        // A run that prunes nothing and exits 0 looks like success; with the structured defaults (4 + 2) that is any model of ≤ 6 layers.
+        if (plan.KeepFirst + plan.KeepLast >= config.NumHiddenLayers)
+            throw new UserInputException($"--keep-first {plan.KeepFirst} + --keep-last {plan.KeepLast} keep all {config.NumHiddenLayers} layers of {o.Model} whole, so nothing would be pruned; pass smaller --keep-first/--keep-last");
 
         var summary = AtomicFolder.Write(outFull, tmp => o.Method.IsStructured()
             ? Structured(o, config, plan, backend, tmp, progress)

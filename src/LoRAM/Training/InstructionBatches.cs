@@ -19,10 +19,16 @@ public sealed class InstructionBatches : IBatchSource
     private int[] _order;
 
     public InstructionBatches(IReadOnlyList<InstructionRecord> records, ITokenizer tokenizer, int maxLength, int seed)
+        : this(records.Select(r => InstructionTokens.Encode(tokenizer, r.ToExample(), maxLength)).ToArray(), tokenizer.PadId, maxLength, seed)
     {
-        if (records.Count == 0) throw new ArgumentException("no instruction examples to train on");
-        _examples = records.Select(r => InstructionTokens.Encode(tokenizer, r.ToExample(), maxLength)).ToArray();
-        _pad = tokenizer.PadId;
+    }
+
+    /// <summary>Examples already tokenized (e.g. conversations through a chat template, with their loss masks).</summary>
+    public InstructionBatches(TokenizedExample[] examples, int pad, int maxLength, int seed)
+    {
+        if (examples.Length == 0) throw new ArgumentException("no instruction examples to train on");
+        _examples = examples;
+        _pad = pad;
         SequenceLength = maxLength;
         Seed = seed;
         _order = Order(0);
@@ -35,7 +41,7 @@ public sealed class InstructionBatches : IBatchSource
     public int Epoch { get; private set; }
     public int Index { get; private set; }
     /// <summary>Response tokens (targets) over all examples: one epoch's trained tokens.</summary>
-    public long ResponseTokens => _examples.Sum(e => (long)e.Ids.Length - e.ResponseStart);
+    public long ResponseTokens => _examples.Sum(e => (long)e.TrainedTokens);
 
     public TokenBatch Next(int sequences)
     {
@@ -53,11 +59,11 @@ public sealed class InstructionBatches : IBatchSource
         Array.Fill(targets, Ops.IgnoreIndex);
         for (int s = 0; s < sequences; s++)
         {
-            var (ids, start) = picked[s];
+            var ids = picked[s].Ids;
             for (int i = 0; i + 1 < ids.Length; i++)
             {
                 inputs[s * t + i] = ids[i];
-                if (i + 1 >= start) targets[s * t + i] = ids[i + 1];
+                if (picked[s].IsTrained(i + 1)) targets[s * t + i] = ids[i + 1];
             }
         }
         return new TokenBatch(inputs, targets, sequences, t);

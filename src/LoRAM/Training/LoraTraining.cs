@@ -34,6 +34,9 @@ public sealed record LoraTrainingOptions
     public bool Nf4 { get; init; }
     /// <summary>Held-out instruction JSONL scored (response-only perplexity) every <see cref="EvalEvery"/> steps.</summary>
     public string? Eval { get; init; }
+    /// <summary>Prompt format: alpaca, llama2, llama3, chatml, gemma or mistral (<see cref="ChatTemplates"/>); null =
+    /// the model folder's chat_template family, else alpaca.</summary>
+    public string? Template { get; init; }
     public int EvalEvery { get; init; }
     public int EvalItems { get; init; } = 64;
     public int CheckpointEvery { get; init; }
@@ -97,7 +100,10 @@ public static class LoraTraining
         if (!o.Resume && resumeFrom is not null) throw new UserInputException($"{o.Out}: already holds checkpoints; pass --resume to continue, or choose another folder");
         OutputFolder.EnsureWritable(o.Out);
 
-        var records = LoadInstructions(o.Data);
+        var (format, why) = ChatTemplates.Resolve(o.Template, o.Model);
+        var conversations = ConversationFiles.Load(o.Data);
+        if (format != ChatFormat.Alpaca && o.Eval is not null)
+            throw new UserInputException($"--eval scores the Alpaca layout; it is not supported with the {ChatTemplates.Name(format)} template yet");
         var evalRecords = o.Eval is null ? null : LoadInstructions(o.Eval).Take(o.EvalItems).ToList();
 
         // The peak is this run's: weights, adapter, optimizer state and activations (a pipeline reuses one backend).
@@ -109,7 +115,10 @@ public static class LoraTraining
         ITokenizer tokenizer;
         try { tokenizer = Tokenizers.Load(o.Model, model.Config); }
         catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
-        var data = new InstructionBatches(records, tokenizer, o.MaxLength, o.Seed);
+        var data = format == ChatFormat.Alpaca
+            ? new InstructionBatches(conversations.SelectMany(c => ConversationFiles.ToAlpacaRecords(c, o.Data)).ToList(), tokenizer, o.MaxLength, o.Seed)
+            : new InstructionBatches(Templated(conversations, format, o, tokenizer), tokenizer.PadId, o.MaxLength, o.Seed);
+        progress.Line($"train: template {ChatTemplates.Name(format)} ({why})");
 
         (long Before, long After)? quantized = o.Nf4 ? ProjectionQuantizer.QuantizeProjections(model) : null;
         var masks = PruningMasks.Load(o.Model, backend);
@@ -168,6 +177,14 @@ public static class LoraTraining
         };
         AtomicFile.WriteAllText(Path.Combine(o.Out, ReportFile), ReportJson.Serialize(report));
         return report;
+    }
+
+    /// <summary>Conversations through a chat template, each with its loss mask on the assistant turns.</summary>
+    private static TokenizedExample[] Templated(List<Conversation> conversations, ChatFormat format, LoraTrainingOptions o, ITokenizer tokenizer)
+    {
+        var (bos, eos, _) = ChatTemplates.ReadTokenizerConfig(o.Model);
+        if (eos is null) throw new UserInputException($"{Path.Combine(o.Model, "tokenizer_config.json")}: no eos_token, which the {ChatTemplates.Name(format)} template writes");
+        return conversations.Select((c, i) => InstructionTokens.Encode(tokenizer, ChatTemplates.Render(format, c, bos ?? "", eos, $"{o.Data}: record {i + 1}"), o.MaxLength)).ToArray();
     }
 
     /// <summary>Training or held-out instruction data: a file that exists and holds at least one record.</summary>

@@ -105,6 +105,14 @@ public sealed class AdapterRecoveryTests : IDisposable
 
         var recovered = Path.Combine(_dir.Path, "adapter-recovered");
         Assert.Equal(Path.GetFullPath(recovered), Recover(prunedDir, adapterDir, src, recovered).OutFolder);
+        // adapter_config.json is PEFT's alone; how it was recovered is in loram_recovery.json beside it.
+        using (var peft = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(recovered, "adapter_config.json"))))
+            Assert.False(peft.RootElement.TryGetProperty("loram", out _));
+        using (var meta = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(recovered, "loram_recovery.json"))))
+        {
+            Assert.Equal("scatter", meta.RootElement.GetProperty("recovery").GetString());
+            Assert.Equal(ratio, meta.RootElement.GetProperty("pruning_ratio").GetDouble());
+        }
         var record = PruningRecord.LoadFor(prunedDir);
         var (config, weights) = HostWeights(src);
         using var zeroed = ModelFrom(config, StructuredPruningTests.ZeroRemovedUnits(weights, config, record), _cpu);

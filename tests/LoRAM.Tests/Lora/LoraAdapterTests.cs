@@ -124,6 +124,102 @@ public sealed class LoraAdapterTests : IDisposable
         Assert.Equal(expected, Logits(reloaded));
     }
 
+    /// <summary>The keys PEFT 0.13's LoraConfig.to_dict() writes that are stable across releases (checked against
+    /// an adapter_config.json saved by PEFT), minus the ones for features we do not have (DoRA init options, LoftQ, …).</summary>
+    private static readonly string[] PeftKeys =
+    [
+        "alpha_pattern", "auto_mapping", "base_model_name_or_path", "bias", "fan_in_fan_out", "inference_mode", "init_lora_weights",
+        "layer_replication", "layers_pattern", "layers_to_transform", "lora_alpha", "lora_dropout", "modules_to_save", "peft_type",
+        "r", "rank_pattern", "revision", "target_modules", "task_type", "use_dora", "use_rslora",
+    ];
+
+    [Fact]
+    public void A_written_adapter_has_exactly_peft_keys_and_tensor_names()
+    {
+        var folder = Model();
+        var adapterDir = Path.Combine(_dir, "adapter-keys");
+        using (var model = LlamaModel.Load(folder, _cpu))
+        using (var adapter = LoraAdapter.Attach(model, new LoraSettings { TargetModules = ["q_proj", "down_proj"] }, seed: 5))
+            adapter.Save(adapterDir, baseModel: folder);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapterDir, "adapter_config.json")));
+        Assert.Equal(PeftKeys.Order(), config.RootElement.EnumerateObject().Select(p => p.Name).Order());
+        Assert.Equal("CAUSAL_LM", config.RootElement.GetProperty("task_type").GetString());
+        Assert.Equal(16, config.RootElement.GetProperty("lora_alpha").GetDouble());
+        using var file = Llama.Safetensors.SafetensorsFile.Open(Path.Combine(adapterDir, "adapter_model.safetensors"));
+        var expected = from l in new[] { 0, 1 }
+                       from m in new[] { "self_attn.q_proj", "mlp.down_proj" }
+                       from ab in "AB"
+                       select $"base_model.model.model.layers.{l}.{m}.lora_{ab}.weight";
+        Assert.Equal(expected.Order(), file.Entries.Select(e => e.Name).Order());
+    }
+
+    [Fact]
+    public void Rank_pattern_alpha_pattern_and_layers_to_transform_are_honoured()
+    {
+        // A PEFT adapter on q_proj of layer 1 only (layers_to_transform), r = 2 there by rank_pattern (8 elsewhere), alpha 4
+        // on q_proj by alpha_pattern (16 elsewhere): s = 4/2 = 2 for that module.
+        var folder = Model(DType.F32);
+        var adapterDir = Path.Combine(_dir, "adapter-patterns");
+        Directory.CreateDirectory(adapterDir);
+        File.WriteAllText(Path.Combine(adapterDir, "adapter_config.json"), """
+            {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "layers_to_transform": [1],
+             "rank_pattern": {"layers.1.self_attn.q_proj": 2, "v_proj": 3}, "alpha_pattern": {"q_proj": 4}}
+            """);
+        var rng = new Random(9);
+        float[] Random(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        float[] qa = Random(2 * 32), qb = Random(32 * 2), va = Random(3 * 32), vb = Random(16 * 3);
+        var writer = new Llama.Safetensors.SafetensorsWriter();
+        void Add(string name, float[] v, int[] shape) => writer.Add(name, "F32", shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray());
+        Add("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight", qa, [2, 32]);
+        Add("base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight", qb, [32, 2]);
+        Add("base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight", va, [3, 32]);
+        Add("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight", vb, [16, 3]);
+        writer.Save(Path.Combine(adapterDir, "adapter_model.safetensors"));
+
+        float[] adapted;
+        using (var model = LlamaModel.Load(folder, _cpu))
+        using (var adapter = LoraAdapter.Load(adapterDir, model))
+        {
+            Assert.Equal(["model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"], adapter.Layers.Select(l => l.Path));
+            adapted = Logits(model);
+        }
+        // Reference by hand: W = W0 + s·B·A in float64 (q: s = 4/2, v: s = 16/3), written into the base model's weights.
+        using var reference = LlamaModel.Load(folder, _cpu);
+        void Merge(string module, float[] a, float[] b, int r, double s, int outF)
+        {
+            var projection = Llama.Projection.Parse(module);
+            var layer = reference.Layers[1][projection];
+            var values = layer.DenseWeight!.ToFloatArray();
+            for (int o = 0; o < outF; o++)
+                for (int i = 0; i < 32; i++)
+                {
+                    double delta = 0;
+                    for (int k = 0; k < r; k++) delta += (double)b[o * r + k] * a[k * 32 + i];
+                    values[o * 32 + i] = (float)(values[o * 32 + i] + s * delta);
+                }
+            reference.Layers[1][projection] = new FrozenLinear(layer.Name, new DenseFrozenWeight(Tensor.FromArray(_cpu, values, outF, 32)));
+        }
+        Merge("q_proj", qa, qb, 2, 4.0 / 2, 32);
+        Merge("v_proj", va, vb, 3, 16.0 / 3, 16);
+        Assert.True(MaxRelativeDifference(Logits(reference), adapted) < 1e-5);
+    }
+
+    [Theory]
+    [InlineData("\"use_dora\": true", "'use_dora'")]
+    [InlineData("\"layers_pattern\": \"h\"", "'layers_pattern'")]
+    [InlineData("\"layer_replication\": [[0, 2]]", "'layer_replication'")]
+    [InlineData("\"modules_to_save\": [\"lm_head\"]", "'modules_to_save'")]
+    [InlineData("\"rank_pattern\": {\"q_proj\": \"two\"}", "'rank_pattern'")]
+    public void Adapter_fields_we_cannot_honour_are_refused_naming_file_and_field(string field, string named)
+    {
+        var adapterDir = Path.Combine(_dir, "adapter-refused");
+        Directory.CreateDirectory(adapterDir);
+        var config = Path.Combine(adapterDir, "adapter_config.json");
+        File.WriteAllText(config, $$"""{"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"], {{field}}}""");
+        var e = Assert.Throws<UserInputException>(() => PeftAdapterFormat.ReadConfig(config));
+        Assert.StartsWith(config + ": field " + named, e.Message);
+    }
+
     [Fact]
     public void An_adapter_matrix_holding_a_NaN_is_refused_naming_the_file_and_the_tensor()
     {
