@@ -68,6 +68,10 @@ public sealed class LoraAdapter : IDisposable
                     ?? throw new UserInputException($"{weightsPath}: tensor '{e.Name}' is not a LoRA matrix (expected base_model.model.<module>.lora_A/B.weight)");
                 if (!paths.ContainsKey(parsed.Path))
                     throw new UserInputException($"{weightsPath}: tensor '{e.Name}' adapts '{parsed.Path}', which this model does not have");
+                // A tensor outside target_modules would be silently dropped: the adapter would not be the one trained.
+                string module = parsed.Path[(parsed.Path.LastIndexOf('.') + 1)..];
+                if (!settings.TargetModules.Contains(module))
+                    throw new UserInputException($"{Path.Combine(folder, PeftAdapterFormat.ConfigFile)}: target_modules [{string.Join(", ", settings.TargetModules)}] lacks '{module}' of tensor '{e.Name}'");
                 var (a, b) = found.GetValueOrDefault(parsed.Path);
                 found[parsed.Path] = parsed.Matrix == 'A' ? (e.Name, b) : (a, e.Name);
             }
