@@ -22,6 +22,7 @@ public enum ResumeRule
 public sealed record RunSetting(string Flag, string Value, ResumeRule Rule = ResumeRule.Same)
 {
     public static RunSetting Of(string flag, double value, ResumeRule rule = ResumeRule.Same) => new(flag, value.ToString("R", CultureInfo.InvariantCulture), rule);
+    public static RunSetting Of(string flag, float value) => new(flag, value.ToString("R", CultureInfo.InvariantCulture));
     public static RunSetting Of(string flag, long value, ResumeRule rule = ResumeRule.Same) => new(flag, value.ToString(CultureInfo.InvariantCulture), rule);
     public static RunSetting Of(string flag, bool value) => new(flag, value ? "true" : "false");
 
