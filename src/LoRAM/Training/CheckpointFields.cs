@@ -31,13 +31,10 @@ internal static class CheckpointFields
     public static long Long(JsonObject o, string field, long min, long max, string? parent = null)
     {
         var node = Node(o, field, parent);
-        if (node is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue(out long value))
-        {
-            // A number written as a double (3.0) is still a whole number; 1e300 or 2.5 is not.
-            if (node is JsonValue d && d.GetValueKind() == JsonValueKind.Number && d.TryGetValue(out double x) && x == Math.Floor(x) && Math.Abs(x) < 9e15)
-                value = (long)x;
-            else throw Bad(field, parent, $"is {node.ToJsonString()}, not a whole number");
-        }
+        // By the number's text, which is the same for a parsed file and an in-memory state of any numeric type.
+        string text = node.ToJsonString();
+        if (node.GetValueKind() != JsonValueKind.Number || !long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long value))
+            throw Bad(field, parent, $"is {text}, not a whole number");
         if (value < min || value > max) throw Bad(field, parent, $"is {value}, outside [{min}, {max}]");
         return value;
     }
@@ -47,8 +44,9 @@ internal static class CheckpointFields
     public static double Double(JsonObject o, string field, double min, double max, string? parent = null)
     {
         var node = Node(o, field, parent);
-        if (node is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue(out double value) || !double.IsFinite(value))
-            throw Bad(field, parent, $"is {node.ToJsonString()}, not a finite number");
+        string text = node.ToJsonString();
+        if (node.GetValueKind() != JsonValueKind.Number || !double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value))
+            throw Bad(field, parent, $"is {text}, not a finite number");
         if (value < min || value > max) throw Bad(field, parent, $"is {value}, outside [{min}, {max}]");
         return value;
     }
