@@ -53,6 +53,6 @@ public sealed class DataCommandTests : IDisposable
         File.WriteAllText(file, "x");
         var (code, _, message) = Run("data", "--out", file);
         Assert.Equal(2, code);
-        Assert.Equal($"{file}: is a file, --out needs a folder", message);
+        Assert.Equal($"loram: error: {file}: is a file, --out needs a folder\n", message.ReplaceLineEndings("\n"));
     }
 }

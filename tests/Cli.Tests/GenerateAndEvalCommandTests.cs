@@ -61,7 +61,7 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
         File.WriteAllLines(file, ["1 2 3", "4 999 5"]);
         var (code, _, error) = Run("eval", "--model", model, "--tokens", file, "--json");
         Assert.Equal(2, code);
-        Assert.Equal($"{file}:2: token id 999 is outside the vocabulary [0, 259)", error);
+        Assert.Equal($"loram: error: {file}:2: token id 999 is outside the vocabulary [0, 259)", error.TrimEnd('\n'));
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public sealed class GenerateAndEvalCommandTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("model.safetensors", error);
         Assert.Contains("model.embed_tokens.weight", error);
-        Assert.DoesNotContain('\n', error);
+        Assert.DoesNotContain('\n', error.TrimEnd('\n'));
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public class PruneCommandTests
         Assert.Contains("--nm must be N:M", Run("prune", "--model", src, "--method", "semi", "--nm", "8:4", "--out", output).Error);
         Assert.Contains("--nm applies to semi", Run("prune", "--model", src, "--method", "stru", "--nm", "2:4", "--ratio", "0.5", "--out", output).Error);
         Assert.Contains("not a model folder", Run("prune", "--model", dir.Path, "--method", "rand", "--ratio", "0.5", "--out", output).Error);
-        Assert.Contains("pruning ratio must be in [0, 1)", Run("prune", "--model", src, "--method", "rand", "--ratio", "1", "--out", output).Error);
+        Assert.Contains("--ratio must be in [0, 1)", Run("prune", "--model", src, "--method", "rand", "--ratio", "1", "--out", output).Error);
         // The structured defaults keep 4 + 2 layers whole: on this 2-layer model nothing would be pruned, so it is refused.
         var keepAll = Run("prune", "--model", src, "--method", "stru", "--ratio", "0.5", "--out", output);
         Assert.Equal(2, keepAll.Code);

@@ -56,7 +56,7 @@ public sealed class TokenizeCommandTests
         File.WriteAllLines(input, ["{\"text\": \"fine\"}", "{\"txt\": \"typo\"}"]);
         var r = Run("tokenize", "--model", folder, "--jsonl", input);
         Assert.Equal(2, r.Code);
-        Assert.Equal($"{input}:2: missing field \"text\"", r.Error);
+        Assert.Equal($"loram: error: {input}:2: missing field \"text\"", r.Error.TrimEnd());
         Assert.Contains("exactly one of --text, --file or --jsonl", Run("tokenize", "--model", folder, "--text", "a", "--jsonl", input).Error);
         Assert.Contains("no tokenizer found", Run("tokenize", "--model", dir.Path, "--text", "a").Error);
     }

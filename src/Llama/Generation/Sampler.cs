@@ -12,9 +12,9 @@ public sealed record SamplingOptions(float Temperature = 0f, int TopK = 0, float
 
     public void Validate()
     {
-        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be ≥ 0, got {Temperature}");
-        if (TopK < 0) throw new ArgumentException($"top-k must be ≥ 0, got {TopK}");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], got {TopP}");
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--temperature must be ≥ 0, got {Temperature}");
+        if (TopK < 0) throw new ArgumentException($"--top-k must be ≥ 0, got {TopK}");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p must be in (0, 1], got {TopP}");
     }
 }
 

@@ -10,7 +10,11 @@ namespace LoRAM.Cli;
 /// (<see cref="TrainingDivergedException"/>, from any command that trains), 1 internal error.</summary>
 internal static class CliRunner
 {
-    public static int Run(RootCommand root, string[] args)
+    public static int Run(RootCommand root, string[] args) => Run(root, args, Console.Out, Console.Error);
+
+    /// <summary>Runs <paramref name="args"/> with the commands' output going to <paramref name="output"/> and progress and
+    /// errors to <paramref name="error"/> (tests run the real runner in-process this way).</summary>
+    public static int Run(RootCommand root, string[] args, TextWriter output, TextWriter error)
     {
         try
         {
@@ -18,28 +22,28 @@ internal static class CliRunner
             var parse = root.Parse(args);
             if (parse.Errors.Count > 0)
             {
-                Console.Error.WriteLine($"loram: error: {OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (--help shows the usage)");
+                error.WriteLine($"loram: error: {OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (--help shows the usage)");
                 return 2;
             }
             CommonOptions.CheckEnvironment();
             // Our handler, not System.CommandLine's: its default one would print a stack trace and return 1 for bad input.
-            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (TrainingDivergedException e)
         {
-            Console.Error.WriteLine($"loram: training stopped: {OneLine(e.Message)}");
+            error.WriteLine($"loram: training stopped: {OneLine(e.Message)}");
             return 3;
         }
         catch (Exception e) when (UserMessage(e) is string message)
         {
-            Console.Error.WriteLine($"loram: error: {OneLine(message)}");
-            if (Environment.GetEnvironmentVariable("LORAM_DEBUG") == "1") Console.Error.WriteLine(e);
+            error.WriteLine($"loram: error: {OneLine(message)}");
+            if (Environment.GetEnvironmentVariable("LORAM_DEBUG") == "1") error.WriteLine(e);
             return 2;
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"loram: internal error: {e.GetType().Name}: {OneLine(e.Message)}");
-            if (Environment.GetEnvironmentVariable("LORAM_DEBUG") == "1") Console.Error.WriteLine(e);
+            error.WriteLine($"loram: internal error: {e.GetType().Name}: {OneLine(e.Message)}");
+            if (Environment.GetEnvironmentVariable("LORAM_DEBUG") == "1") error.WriteLine(e);
             return 1;
         }
     }

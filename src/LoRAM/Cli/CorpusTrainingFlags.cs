@@ -30,7 +30,12 @@ internal sealed class CorpusTrainingFlags
         _evalEvery = new("--eval-every") { Description = "Held-out loss every N steps (0 = only at the end).", DefaultValueFactory = _ => d.EvalEvery };
         _evalSeqs = new("--eval-sequences") { Description = "Windows at the end of the corpus held out for the eval loss (0 = none).", DefaultValueFactory = _ => d.EvalSequences };
         _logEvery = new("--log-every") { Description = "Progress line every N steps.", DefaultValueFactory = _ => d.LogEvery };
-        _resume = new("--resume") { Description = "Continue from the newest checkpoint in --out (same flags as the first run)." };
+        _resume = new("--resume")
+        {
+            Description = "Continue from the newest checkpoint in --out: every setting that changes the model (corpus and initial model content, " +
+                "--tokens, --seq-len, --batch, --micro-batch, --seed, the schedule) must be the checkpoint's. Allowed changes: a lower --lr and a " +
+                "longer --warmup (after a divergence), and --time-limit, --eval-every, --log-every, --checkpoint-every, --keep-checkpoints.",
+        };
         _dtype = new("--dtype") { Description = "Dtype of the saved weights: f32 or bf16.", DefaultValueFactory = _ => CommonOptions.DTypeName(d.SaveDType) };
     }
 

@@ -11,13 +11,14 @@ internal static class DevicesCommand
     public static Command Create()
     {
         var command = new Command("devices", "List the compute backends available on this machine.");
-        command.SetAction(_ =>
+        command.SetAction(parse =>
         {
-            Console.WriteLine($"cpu        SIMD C#, {CpuBackend.ThreadsFromEnvironment()} threads (LORAM_THREADS)");
-            Console.WriteLine($"ilgpu-cpu  ILGPU kernels on ILGPU's CPU accelerator (kernel testing)");
-            Console.WriteLine($"cuda       {(IlgpuBackend.CudaAvailable ? "NVIDIA GPU found" : "not available (no NVIDIA GPU or driver)")}");
+            var output = parse.InvocationConfiguration.Output;
+            output.WriteLine($"cpu        SIMD C#, {CpuBackend.ThreadsFromEnvironment()} threads (LORAM_THREADS)");
+            output.WriteLine($"ilgpu-cpu  ILGPU kernels on ILGPU's CPU accelerator (kernel testing)");
+            output.WriteLine($"cuda       {(IlgpuBackend.CudaAvailable ? "NVIDIA GPU found" : "not available (no NVIDIA GPU or driver)")}");
             var env = Environment.GetEnvironmentVariable("LORAM_DEVICE");
-            Console.WriteLine($"default    {(string.IsNullOrEmpty(env) ? (IlgpuBackend.CudaAvailable ? "cuda" : "cpu") : env + " (LORAM_DEVICE)")}");
+            output.WriteLine($"default    {(string.IsNullOrEmpty(env) ? (IlgpuBackend.CudaAvailable ? "cuda" : "cpu") : env + " (LORAM_DEVICE)")}");
             return 0;
         });
         return command;

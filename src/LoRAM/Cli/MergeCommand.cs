@@ -22,7 +22,7 @@ internal static class MergeCommand
             var o = new MergeOptions { Model = parse.GetValue(model)!, Adapter = parse.GetValue(adapter)!, Out = parse.GetValue(outDir)! };
             MergeReport report;
             using (var backend = CommonOptions.OpenBackend(parse.GetValue(device)))
-                report = AdapterMerge.Run(o, backend);
+                report = ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress => AdapterMerge.Run(o, backend, progress));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(report, indented: false));
             else output.WriteLine($"merged {report.MergedModules} adapted projections ({report.AdapterParameters:N0} adapter parameters) into {report.OutDir} in {report.Seconds:F1} s");

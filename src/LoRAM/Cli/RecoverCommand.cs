@@ -32,12 +32,13 @@ internal static class RecoverCommand
         };
         command.SetAction(parse =>
         {
-            var result = AdapterRecovery.Run(new RecoveryOptions
+            var o = new RecoveryOptions
             {
                 PrunedModel = parse.GetValue(pruned)!, Adapter = parse.GetValue(adapter)!, OriginalModel = parse.GetValue(model)!,
                 Out = parse.GetValue(outDir)!, Masked = parse.GetValue(mode) == "masked",
                 FillA = parse.GetValue(fillA) == "normA" ? RecoveredA.Normal : RecoveredA.Zero, Seed = parse.GetValue(seed),
-            });
+            };
+            var result = ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress => AdapterRecovery.Run(o, progress));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(result, indented: false));
             else output.WriteLine($"recovered {result.Modules} adapted projections ({result.PrunedAdapterParameters:N0} → {result.RecoveredAdapterParameters:N0} parameters{(result.Masked ? ", masked" : "")}) into {result.OutFolder}");

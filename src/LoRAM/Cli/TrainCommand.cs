@@ -38,7 +38,12 @@ internal static class TrainCommand
         var evalEvery = new Option<int>("--eval-every") { Description = "Steps between evaluations (default: at the end).", DefaultValueFactory = _ => d.EvalEvery };
         var evalItems = new Option<int>("--eval-items") { Description = "Items of --eval to score.", DefaultValueFactory = _ => d.EvalItems };
         var ckEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0 = none).", DefaultValueFactory = _ => d.CheckpointEvery };
-        var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out, exactly." };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "Continue from the latest checkpoint in --out, exactly: every setting that changes the adapter (model and data content, " +
+                "LoRA settings, --nf4, --seq-len, --batch, --micro-batch, --seed, the schedule) must be the checkpoint's. Allowed changes: a lower " +
+                "--lr and a longer --warmup (after a divergence), and --time-limit, --eval-every, --eval, --eval-items, --checkpoint-every.",
+        };
         var ckLayers = new Option<bool>("--checkpoint-layers") { Description = "Recompute each layer in the backward pass (less activation memory)." };
         var timeLimit = new Option<double>("--time-limit") { Description = "Stop with a checkpoint after this many seconds (0 = none).", DefaultValueFactory = _ => d.TimeLimitSeconds };
         var device = CommonOptions.Device();

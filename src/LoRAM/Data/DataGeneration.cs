@@ -14,6 +14,16 @@ public sealed record DataOptions
     public int Instructions { get; init; } = 20_000;
     /// <summary>Items per evaluation set (at most).</summary>
     public int EvalSize { get; init; } = 200;
+
+    /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Out)) throw new UserInputException("--out must name a folder");
+        if (CorpusChars < 0) throw new UserInputException($"--corpus-chars must be 0 or more, got {CorpusChars}");
+        if (CorpusChars > int.MaxValue) throw new UserInputException($"--corpus-chars must be at most {int.MaxValue}, got {CorpusChars}");
+        if (Instructions < 0) throw new UserInputException($"--instructions must be 0 or more, got {Instructions}");
+        if (EvalSize < 1) throw new UserInputException($"--eval-size must be 1 or more, got {EvalSize}");
+    }
 }
 
 /// <summary>What <see cref="DataGeneration.Run"/> wrote.</summary>
@@ -33,12 +43,10 @@ public static class DataGeneration
 
     public static DataReport Run(DataOptions o)
     {
-        if (o.CorpusChars < 0) throw new UserInputException($"--corpus-chars must be 0 or more, got {o.CorpusChars}");
-        if (o.Instructions < 0) throw new UserInputException($"--instructions must be 0 or more, got {o.Instructions}");
-        if (o.EvalSize < 1) throw new UserInputException($"--eval-size must be 1 or more, got {o.EvalSize}");
+        o.Validate();
         string dir = o.Out;
         if (File.Exists(dir)) throw new UserInputException($"{dir}: is a file, --out needs a folder");
-        OutputFolder.EnsureWritable(dir);   // before the world is generated, not after
+        using var outputLock = OutputLock.Inside(dir);   // writable, and ours alone, before the world is generated
 
         var clock = Stopwatch.StartNew();
         var world = World.Generate(o.Seed);

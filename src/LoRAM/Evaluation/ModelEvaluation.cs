@@ -30,6 +30,18 @@ public sealed record EvaluationOptions
     public int MaxLength { get; init; } = 512;
     public int MaxNewTokens { get; init; } = 256;
     public int Batch { get; init; } = 8;
+
+    /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (Tokens is null && Perplexity.Count == 0 && MultipleChoice is null && Math is null)
+            throw new UserInputException("nothing to evaluate: give --tokens, --ppl, --mc or --math");
+        if (Batch < 1) throw new UserInputException($"--batch must be 1 or more, got {Batch}");
+        if (MaxLength < 2) throw new UserInputException($"--max-length must be 2 or more, got {MaxLength}");
+        if (Limit < 0) throw new UserInputException($"--limit must be 0 or more, got {Limit}");
+        if (Shots < 0) throw new UserInputException($"--shots must be 0 or more, got {Shots}");
+        if (MaxNewTokens < 1) throw new UserInputException($"--max-new-tokens must be 1 or more, got {MaxNewTokens}");
+    }
 }
 
 public sealed record PerplexityScore(long Tokens, double Nll, double Perplexity)
@@ -71,11 +83,7 @@ public static class ModelEvaluation
 {
     public static EvaluationReport Run(EvaluationOptions o, Backend backend, IProgressReporter progress)
     {
-        if (o.Tokens is null && o.Perplexity.Count == 0 && o.MultipleChoice is null && o.Math is null)
-            throw new UserInputException("nothing to evaluate: give --tokens, --ppl, --mc or --math");
-        if (o.Batch < 1) throw new UserInputException($"--batch must be 1 or more, got {o.Batch}");
-        if (o.MaxLength < 2) throw new UserInputException($"--max-length must be 2 or more, got {o.MaxLength}");
-        if (o.Limit < 0) throw new UserInputException($"--limit must be 0 or more, got {o.Limit}");
+        o.Validate();
         List<T> Limit<T>(List<T> items) => o.Limit > 0 && items.Count > o.Limit ? items.GetRange(0, o.Limit) : items;
 
         using var llama = ModelLoader.Load(o.Model, backend, o.Adapter);

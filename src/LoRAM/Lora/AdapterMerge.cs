@@ -13,6 +13,16 @@ public sealed record MergeOptions
     public required string Adapter { get; init; }
     /// <summary>Folder for the merged model (must be missing or empty).</summary>
     public required string Out { get; init; }
+
+    /// <summary>Checks the options before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Model)) throw new UserInputException("--model must name a model folder");
+        if (string.IsNullOrWhiteSpace(Adapter)) throw new UserInputException("--adapter must name an adapter folder");
+        if (string.IsNullOrWhiteSpace(Out)) throw new UserInputException("--out must name a folder");
+        if (Path.GetFullPath(Out).TrimEnd(Path.DirectorySeparatorChar) == Path.GetFullPath(Model).TrimEnd(Path.DirectorySeparatorChar))
+            throw new UserInputException("--out must differ from --model");
+    }
 }
 
 /// <summary>What a merge did.</summary>
@@ -21,8 +31,9 @@ public sealed record MergeReport(string OutDir, int MergedModules, long AdapterP
 /// <summary>Folds a LoRA adapter into its base model, W = W0 + s·B·A, and writes a plain Hugging Face folder, whole or not at all.</summary>
 public static class AdapterMerge
 {
-    public static MergeReport Run(MergeOptions o, Backend backend)
+    public static MergeReport Run(MergeOptions o, Backend backend, Progress.IProgressReporter? progress = null)
     {
+        o.Validate();
         var clock = Stopwatch.StartNew();
         if (Directory.Exists(o.Out) && Directory.EnumerateFileSystemEntries(o.Out).Any())
             throw new UserInputException($"{o.Out}: already exists and is not empty; choose another --out");
@@ -31,6 +42,7 @@ public static class AdapterMerge
         if (Quantization.QuantizedCheckpoint.IsQuantized(o.Model))
             throw new UserInputException($"{o.Model}: is NF4-quantized; merge into the original (dense) model, as LoRAM does");
 
+        using var outputLock = OutputLock.Beside(o.Out);
         using var llama = ModelLoader.Load(o.Model, backend);
         var lora = LoraAdapter.Load(o.Adapter, llama);
         int merged = lora.Layers.Count;
@@ -38,7 +50,7 @@ public static class AdapterMerge
         lora.MergeAndDetach();
 
         var full = Path.GetFullPath(o.Out);
-        try { AtomicFolder.Write(full, tmp => { llama.Save(tmp, tokenizerFrom: o.Model); return 0; }); }
+        try { AtomicFolder.Write(full, tmp => { llama.Save(tmp, tokenizerFrom: o.Model); return 0; }, progress is null ? null : progress.Line); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UserInputException($"{o.Out}: cannot write the merged model ({e.Message})", e);

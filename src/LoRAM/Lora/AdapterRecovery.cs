@@ -23,6 +23,15 @@ public sealed record RecoveryOptions
     public RecoveredA FillA { get; init; } = RecoveredA.Zero;
     /// <summary>Seed of the normA draws.</summary>
     public int Seed { get; init; } = 1;
+
+    /// <summary>Checks the options before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(PrunedModel)) throw new UserInputException("--pruned must name the pruned model folder");
+        if (string.IsNullOrWhiteSpace(Adapter)) throw new UserInputException("--adapter must name an adapter folder");
+        if (string.IsNullOrWhiteSpace(OriginalModel)) throw new UserInputException("--model must name the original model folder");
+        if (string.IsNullOrWhiteSpace(Out)) throw new UserInputException("--out must name a folder");
+    }
 }
 
 /// <summary>What recovery puts in the columns of A^R that pruning removed (o_proj's pruned heads, down_proj's pruned
@@ -49,15 +58,18 @@ public static class AdapterRecovery
     public const string RecoveryFile = "loram_recovery.json";
 
     /// <summary>Recovers <see cref="RecoveryOptions.Adapter"/> into <see cref="RecoveryOptions.Out"/>, which appears whole or not at all.</summary>
-    public static RecoveryReport Run(RecoveryOptions o)
+    public static RecoveryReport Run(RecoveryOptions o, Progress.IProgressReporter? progress = null)
     {
+        o.Validate();
         if (Directory.Exists(o.Out) && Directory.EnumerateFileSystemEntries(o.Out).Any())
             throw new UserInputException($"{o.Out}: already exists and is not empty; choose another --out");
         var configPath = Path.Combine(o.OriginalModel, ModelFolder.Config);
         if (!File.Exists(configPath)) throw new UserInputException($"{o.OriginalModel}: not a model folder (no config.json)");
         var original = LlamaConfig.Load(configPath);
         var full = Path.GetFullPath(o.Out);
-        return AtomicFolder.Write(full, tmp => Recover(o.Adapter, o.PrunedModel, original, tmp, Path.GetFullPath(o.OriginalModel), o.Masked, o.FillA, o.Seed) with { OutFolder = full });
+        using var outputLock = OutputLock.Beside(full);
+        return AtomicFolder.Write(full, tmp => Recover(o.Adapter, o.PrunedModel, original, tmp, Path.GetFullPath(o.OriginalModel), o.Masked, o.FillA, o.Seed) with { OutFolder = full },
+            progress is null ? null : progress.Line);
     }
 
     public static RecoveryReport Recover(string prunedAdapter, string prunedModel, LlamaConfig original, string outFolder,

@@ -69,7 +69,14 @@ public sealed class LoraAdapter : IDisposable
                 if (!paths.ContainsKey(parsed.Path))
                     throw new UserInputException($"{weightsPath}: tensor '{e.Name}' adapts '{parsed.Path}', which this model does not have");
                 if (!settings.Targets(parsed.Path))
-                    throw new UserInputException($"{weightsPath}: tensor '{e.Name}' adapts '{parsed.Path}', which {PeftAdapterFormat.ConfigFile}'s target_modules / layers_to_transform leave out");
+                {
+                    // A tensor the config leaves out would be silently dropped: the adapter would not be the one trained.
+                    string module = parsed.Path[(parsed.Path.LastIndexOf('.') + 1)..];
+                    string config = Path.Combine(folder, PeftAdapterFormat.ConfigFile);
+                    throw new UserInputException(settings.TargetModules.Contains(module)
+                        ? $"{config}: layers_to_transform leaves out '{parsed.Path}' of tensor '{e.Name}'"
+                        : $"{config}: target_modules [{string.Join(", ", settings.TargetModules)}] lacks '{module}' of tensor '{e.Name}'");
+                }
                 var (a, b) = found.GetValueOrDefault(parsed.Path);
                 found[parsed.Path] = parsed.Matrix == 'A' ? (e.Name, b) : (a, e.Name);
             }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace LoRAM.Pipeline;
 
@@ -20,12 +21,12 @@ public static class PipelineInputs
         string path = Path.Combine(o.Out, FileName);
         string? recorded = File.Exists(path) ? ReadFingerprint(path) : null;
         if (recorded == fingerprint) return;
-        bool hasRows = Directory.Exists(Path.Combine(o.Out, "variants")) || Directory.Exists(Path.Combine(o.Out, "sweep"));
-        if (hasRows)
+        if (HasRows(o.Out))
             throw new UserInputException(
                 $"{o.Out}: holds results computed from other models or settings ({(recorded is null ? "no " + FileName : FileName + " differs")}); choose another --out or delete the folder");
         Directory.CreateDirectory(o.Out);
         Llama.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { fingerprint, base_model = Path.GetFullPath(baseModel), sibling_model = Path.GetFullPath(siblingModel) }));
+        // New settings may mean new data (seed, sizes): any data already there is regenerated, as nothing records it now.
     }
 
     /// <summary>SHA-256 over the row-relevant settings (not which rows are run, nor where) and the models' files.</summary>
@@ -52,16 +53,48 @@ public static class PipelineInputs
             || name.StartsWith("tokenizer", StringComparison.Ordinal) || name == "loram_tokenizer.json";
     }
 
-    private static string? ReadFingerprint(string path)
+    /// <summary>The recorded fingerprint; a damaged inputs.json (truncated, not an object, no string 'fingerprint') is
+    /// bad input naming the file and field, never trusted.</summary>
+    private static string ReadFingerprint(string path)
     {
-        try
+        var root = ReadObject(path);
+        return root["fingerprint"] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+            : throw new UserInputException($"{path}: field 'fingerprint' is missing or not a string; delete the file to start the folder afresh");
+    }
+
+    private static JsonObject ReadObject(string path)
+    {
+        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new UserInputException($"{path}: not a JSON object"); }
+        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message.Split('.')[0]}); delete the file to start the folder afresh", e); }
+    }
+
+    /// <summary>Whether the folder holds rows (finished or begun).</summary>
+    public static bool HasRows(string outDir) => Directory.Exists(Path.Combine(outDir, "variants")) || Directory.Exists(Path.Combine(outDir, "sweep"));
+
+    /// <summary>Records the SHA-256 of every generated data file in inputs.json (field 'data').</summary>
+    public static void RecordData(string outDir, string dataDir)
+    {
+        string path = Path.Combine(outDir, FileName);
+        var root = ReadObject(path);
+        var data = new JsonObject();
+        foreach (var name in Data.DataGeneration.FileNames) data[name] = ContentHash.OfFile(Path.Combine(dataDir, name));
+        root["data"] = data;
+        Llama.AtomicFile.WriteAllText(path, root.ToJsonString());
+    }
+
+    /// <summary>Null when every generated data file is present with the bytes recorded in inputs.json; else what differs,
+    /// naming the file (or that nothing was recorded).</summary>
+    public static string? DataMismatch(string outDir, string dataDir)
+    {
+        var root = ReadObject(Path.Combine(outDir, FileName));
+        if (root["data"] is not JsonObject recorded) return $"{dataDir}: no fingerprint of the generated data in {Path.Combine(outDir, FileName)}";
+        foreach (var name in Data.DataGeneration.FileNames)
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.TryGetProperty("fingerprint", out var f) ? f.GetString() : null;
+            string file = Path.Combine(dataDir, name);
+            if (!File.Exists(file)) return $"{file}: missing";
+            if (recorded[name] is not JsonValue v || v.GetValueKind() != JsonValueKind.String || v.GetValue<string>() != ContentHash.OfFile(file))
+                return $"{file}: changed since it was generated (SHA-256 differs from {FileName})";
         }
-        catch (JsonException)
-        {
-            return null;
-        }
+        return null;
     }
 }

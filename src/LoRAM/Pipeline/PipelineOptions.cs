@@ -32,4 +32,20 @@ public sealed record PipelineOptions
     public int MathMaxNewTokens { get; init; } = 96;
     public int CalibrationSamples { get; init; } = 16;
     public int Seed { get; init; } = 1;
+
+    /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (!(Ratio > 0 && Ratio < 1)) throw new UserInputException($"--ratio must be in (0, 1), got {Ratio}");
+        if (Steps < 1) throw new UserInputException($"--steps must be 1 or more, got {Steps}");
+        if (EvalItems < 1) throw new UserInputException($"--eval-items must be 1 or more, got {EvalItems}");
+        if (MathItems < 0) throw new UserInputException($"--math-items must be 0 or more, got {MathItems}");
+        if (Variants.Count == 0) throw new UserInputException("--variants must name at least one row");
+        foreach (var r in SweepRatios)
+            if (!(r > 0 && r < 1)) throw new UserInputException($"sweep ratios must be in (0, 1), got {r}");
+        if (Batch < 1 || MicroBatch < 1 || Batch % MicroBatch != 0) throw new UserInputException($"micro-batch {MicroBatch} must divide batch {Batch}");
+        if (SeqLen < 8 || Rank < 1 || EvalEvery < 0 || CurveItems < 1 || AlignTokens < 0 || Instructions < 1 || CorpusChars < 0
+            || MathShots < 0 || MathMaxNewTokens < 1 || CalibrationSamples < 1 || KeepFirst < 0 || KeepLast < 0)
+            throw new UserInputException("pipeline settings out of range (seq-len ≥ 8, rank ≥ 1, counts ≥ 1, intervals ≥ 0)");
+    }
 }

@@ -33,21 +33,28 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
 
     public (IReadOnlyList<VariantResult> Rows, IReadOnlyList<VariantResult> Sweep) Run()
     {
+        o.Validate();
         var catalogue = Variant.Catalogue(o.Ratio).ToDictionary(v => v.Name);
         var unknown = o.Variants.Where(v => !catalogue.ContainsKey(v)).ToList();
         if (unknown.Count > 0) throw new UserInputException($"--variants: unknown {string.Join(", ", unknown)} (known: {string.Join(", ", catalogue.Keys)})");
         foreach (var m in new[] { BaseModel, SiblingModel })
             if (!File.Exists(Path.Combine(m, ModelFolder.Config))) throw new UserInputException($"{m}: no model there (--models must hold base/ and sibling/)");
-        OutputFolder.EnsureWritable(o.Out);
+        using var outputLock = OutputLock.Inside(o.Out);
         PipelineInputs.Check(o, BaseModel, SiblingModel);
 
         Stage("data", () =>
         {
-            if (File.Exists(Path.Combine(DataDir, DataGeneration.Math))) return;
+            // The generated data is an input of every row too: reused only while its bytes are the ones recorded when it
+            // was generated. Changed data with rows computed from the old is refused; without rows it is generated anew.
+            string? changed = PipelineInputs.DataMismatch(o.Out, DataDir);
+            if (changed is null) return;
+            if (PipelineInputs.HasRows(o.Out))
+                throw new UserInputException($"{changed}; the rows in {o.Out} were computed from the data as generated: restore it, or choose another --out");
             DataGeneration.Run(new DataOptions
             {
                 Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions, EvalSize = Math.Max(o.EvalItems, o.MathItems + o.MathShots),
             });
+            PipelineInputs.RecordData(o.Out, DataDir);
         });
 
         var rows = new List<VariantResult>();
@@ -78,7 +85,16 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         if (File.Exists(path))
         {
             progress.Line($"{title}: done earlier ({path})");
-            return JsonSerializer.Deserialize<VariantResult>(File.ReadAllText(path), Json)!;
+            // A damaged row is not trusted, nor silently recomputed over the row's other files: refused, naming it.
+            VariantResult? cached;
+            try { cached = JsonSerializer.Deserialize<VariantResult>(File.ReadAllText(path), Json); }
+            catch (JsonException e)
+            {
+                throw new UserInputException($"{path}: not a complete result ({e.Message.Split('.')[0]}); delete {dir} to compute the row again", e);
+            }
+            if (cached is null || string.IsNullOrEmpty(cached.Name) || !double.IsFinite(cached.PerplexityInDomain) || cached.PerplexityInDomain < 1)
+                throw new UserInputException($"{path}: not a complete result (field 'name' or 'perplexity_in_domain' missing or out of range); delete {dir} to compute the row again");
+            return cached;
         }
         progress.Line($"{title} …");
         var clock = Stopwatch.StartNew();

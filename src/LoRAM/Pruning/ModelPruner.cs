@@ -28,6 +28,16 @@ public sealed record PruneOptions
     public int? KeepFirst { get; init; }
     public int? KeepLast { get; init; }
     public TaylorVariant Taylor { get; init; } = TaylorVariant.Element;
+
+    /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public void Validate()
+    {
+        if (NM is null && !(Ratio >= 0 && Ratio < 1)) throw new UserInputException($"--ratio must be in [0, 1), got {Ratio}");
+        if (Samples < 1) throw new UserInputException($"--samples must be 1 or more, got {Samples}");
+        if (SeqLen < 2) throw new UserInputException($"--seq-len must be 2 or more, got {SeqLen}");
+        if (KeepFirst < 0) throw new UserInputException($"--keep-first must be 0 or more, got {KeepFirst}");
+        if (KeepLast < 0) throw new UserInputException($"--keep-last must be 0 or more, got {KeepLast}");
+    }
 }
 
 /// <summary>What <c>loram prune</c> did, for its summary and <c>--json</c>.</summary>
@@ -47,6 +57,7 @@ public static class ModelPruner
     public static PruneReport Run(PruneOptions o, Backend backend, IProgressReporter? progress = null)
     {
         progress ??= LineProgress.None;
+        o.Validate();
         var clock = Stopwatch.StartNew();
         var configPath = Path.Combine(o.Model, ModelFolder.Config);
         if (!File.Exists(configPath)) throw new UserInputException($"{o.Model}: not a model folder (no {ModelFolder.Config})");
@@ -65,9 +76,10 @@ public static class ModelPruner
         if (plan.KeepFirst + plan.KeepLast >= config.NumHiddenLayers)
             throw new UserInputException($"--keep-first {plan.KeepFirst} + --keep-last {plan.KeepLast} keep all {config.NumHiddenLayers} layers of {o.Model} whole, so nothing would be pruned; pass smaller --keep-first/--keep-last");
 
+        using var outputLock = OutputLock.Beside(outFull);
         var summary = AtomicFolder.Write(outFull, tmp => o.Method.IsStructured()
             ? Structured(o, config, plan, backend, tmp, progress)
-            : NonStructured(o, config, plan, backend, tmp, progress));
+            : NonStructured(o, config, plan, backend, tmp, progress), progress.Line);
         return summary with { Out = outFull, Seconds = clock.Elapsed.TotalSeconds };
     }
 

@@ -46,6 +46,8 @@ public static class ModelQuantizer
     {
         if (!Directory.Exists(o.Model)) throw new UserInputException($"{o.Model}: no such model folder");
         if (File.Exists(o.Out)) throw new UserInputException($"{o.Out}: is a file, --out needs a folder");
+        if (Path.GetFullPath(o.Model).TrimEnd('/') == Path.GetFullPath(o.Out).TrimEnd('/')) throw new UserInputException("--out must differ from --model");
+        using var outputLock = OutputLock.Inside(o.Out);   // one run per output folder
         try { return Quantize(o.Model, o.Out, o.DoubleQuant); }
         catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }

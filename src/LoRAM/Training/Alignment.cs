@@ -49,6 +49,7 @@ public static class Alignment
 {
     public static CorpusTrainingReport Run(AlignmentOptions o, Backend backend, IProgressReporter progress)
     {
+        o.Validate();
         if (!File.Exists(Path.Combine(o.Model, ModelFolder.Config))) throw new UserInputException($"{o.Model}: not a model folder (no config.json)");
         var config = Pretraining.LoadConfig(Path.Combine(o.Model, ModelFolder.Config));
         var job = new CorpusTraining.Job("align", config, Path.GetFullPath(o.Model), (b, options) => ModelLoader.Load(o.Model, b, options))
@@ -57,6 +58,7 @@ public static class Alignment
             WriteSideFiles = folder => CopyModelSideFiles(o.Model, folder),
             SelectParameters = model => Select(o, model),
             ReportWeightChange = true,
+            Settings = [new RunSetting("--model (content)", ContentHash.OfModel(o.Model))],
         };
         return CorpusTraining.Run(o, job, backend, progress);
     }

@@ -56,6 +56,34 @@ public abstract record CorpusTrainingOptions
     public double TimeLimitSeconds { get; init; }
     /// <summary>Time every op (forward and backward) and add the table to the report.</summary>
     public bool Profile { get; init; }
+
+    /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
+    public virtual void Validate()
+    {
+        static UserInputException Bad(string flag, string rule, object? value) =>
+            new(string.Create(CultureInfo.InvariantCulture, $"{flag} must be {rule}, got {value}"));
+        if (Tokens < 1) throw Bad("--tokens", "at least 1", Tokens);
+        if (SeqLen < 2) throw Bad("--seq-len", "at least 2", SeqLen);
+        if (Batch < 1) throw Bad("--batch", "at least 1", Batch);
+        if (MicroBatch < 0 || (MicroBatch > 0 && Batch % MicroBatch != 0))
+            throw new UserInputException($"--micro-batch {MicroBatch} must divide --batch {Batch} (or be 0 for the whole batch)");
+        long perStep = (long)Batch * SeqLen;
+        if ((Tokens - 1) / perStep + 1 > int.MaxValue)
+            throw new UserInputException($"--tokens {Tokens} is {(Tokens - 1) / perStep + 1} steps of --batch {Batch} × --seq-len {SeqLen}; at most {int.MaxValue} steps are possible");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw Bad("--lr", "a positive finite number", LearningRate);
+        if (!(MinLrRatio >= 0 && MinLrRatio <= 1)) throw Bad("--min-lr-ratio", "in [0, 1]", MinLrRatio);
+        if (Warmup < 0) throw Bad("--warmup", "0 or more", Warmup);
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad("--weight-decay", "0 or a positive finite number", WeightDecay);
+        if (!(Clip >= 0) || !double.IsFinite(Clip)) throw Bad("--clip", "0 (none) or a positive finite number", Clip);
+        if (CheckpointEvery < 0) throw Bad("--checkpoint-every", "0 or more", CheckpointEvery);
+        if (KeepCheckpoints < 1) throw Bad("--keep-checkpoints", "at least 1", KeepCheckpoints);
+        if (EvalEvery < 0) throw Bad("--eval-every", "0 or more", EvalEvery);
+        if (EvalSequences < 0) throw Bad("--eval-sequences", "0 or more", EvalSequences);
+        if (LogEvery < 0) throw Bad("--log-every", "0 or more", LogEvery);
+        if (!(TimeLimitSeconds >= 0) || !double.IsFinite(TimeLimitSeconds) || TimeLimitSeconds > TimeSpan.MaxValue.TotalSeconds / 2)
+            throw Bad("--time-limit", "0 (none) or a finite number of seconds", TimeLimitSeconds);
+        if (SaveDType is not (DType.F32 or DType.BF16)) throw new UserInputException($"--dtype must be f32 or bf16, got '{SaveDType}'");
+    }
 }
 
 /// <summary>What a pre-training or alignment run did (also OUT/report.json).</summary>
@@ -112,6 +140,8 @@ internal static class CorpusTraining
     {
         /// <summary>Called once the trainer exists (alignment installs its projection here); returns what to dispose after the run.</summary>
         public Func<LlamaModel, Trainer, IDisposable?>? Prepare { get; init; }
+        /// <summary>What decides the result besides the corpus and the loop: the initial model's fingerprint.</summary>
+        public IReadOnlyList<RunSetting> Settings { get; init; } = [];
         /// <summary>Files the finished model folder gets besides weights, config and tokenizer.</summary>
         public Action<string>? WriteSideFiles { get; init; }
         /// <summary>The weights to train (by default every parameter of the model); the others stay as loaded.</summary>
@@ -123,14 +153,7 @@ internal static class CorpusTraining
     public static CorpusTrainingReport Run(CorpusTrainingOptions a, Job job, Backend backend, IProgressReporter progress)
     {
         // ---- check the input before any long work ----
-        if (a.Tokens < 1) throw new UserInputException($"--tokens must be at least 1, got {a.Tokens}");
-        if (a.SeqLen < 2) throw new UserInputException($"--seq-len must be at least 2, got {a.SeqLen}");
-        if (a.Batch < 1) throw new UserInputException($"--batch must be at least 1, got {a.Batch}");
-        if (a.MicroBatch < 0 || (a.MicroBatch > 0 && a.Batch % a.MicroBatch != 0))
-            throw new UserInputException($"--micro-batch {a.MicroBatch} must divide --batch {a.Batch} (or be 0 for the whole batch)");
-        if (a.TimeLimitSeconds < 0) throw new UserInputException($"--time-limit must be 0 or more seconds, got {a.TimeLimitSeconds}");
-        if (a.EvalSequences < 0) throw new UserInputException($"--eval-sequences must be 0 or more, got {a.EvalSequences}");
-        if (a.SaveDType is not (DType.F32 or DType.BF16)) throw new UserInputException($"--dtype must be f32 or bf16, got '{a.SaveDType}'");
+        a.Validate();
         var config = job.Config;
         var tokenizer = new ByteTokenizer();
         if (config.VocabSize < tokenizer.VocabSize)
@@ -139,11 +162,19 @@ internal static class CorpusTraining
             throw new UserInputException($"--seq-len {a.SeqLen} exceeds the config's max_position_embeddings {config.MaxPositionEmbeddings}");
         if (!File.Exists(a.Data)) throw new UserInputException($"{a.Data}: no such corpus file");
         if (File.Exists(a.Out)) throw new UserInputException($"{a.Out}: is a file, --out needs a folder");
+        using var outputLock = OutputLock.Inside(a.Out);
         string checkpoints = Path.Combine(a.Out, TrainingCheckpoint.FolderName);
         string? resumeFrom = TrainingCheckpoint.Latest(checkpoints);
         if (a.Resume && resumeFrom is null) throw new UserInputException($"{a.Out}: --resume given but there is no checkpoint in {checkpoints}");
         if (!a.Resume && resumeFrom is not null) throw new UserInputException($"{a.Out}: already holds checkpoints; pass --resume to continue, or choose another folder");
-        OutputFolder.EnsureWritable(a.Out);
+        var settings = job.Settings.Concat(
+        [
+            new RunSetting("--data (SHA-256)", ContentHash.OfFile(a.Data)),
+            RunSetting.Of("--tokens", a.Tokens),
+            RunSetting.Of("--eval-sequences", a.EvalSequences),
+            new RunSetting("--dtype", a.SaveDType.ToString()),
+        ]).ToList();
+        if (resumeFrom is not null) TrainingCheckpoint.CheckResumable(resumeFrom, settings);
 
         var stream = PackedCorpus.Tokenize(Data.PlainTextCorpus.Load(a.Data), tokenizer);
         PackedCorpus corpus;
@@ -158,7 +189,7 @@ internal static class CorpusTraining
             WarmupSteps = a.Warmup ?? Math.Max(steps / 20, steps > 1 ? 1 : 0), WeightDecay = a.WeightDecay, ClipNorm = a.Clip, Seed = a.Seed,
             OutputFolder = a.Out, CheckpointEvery = a.CheckpointEvery, KeepCheckpoints = a.KeepCheckpoints,
             EvalEvery = a.EvalSequences > 0 ? a.EvalEvery : 0, LogEvery = a.LogEvery,
-            TimeLimit = a.TimeLimitSeconds > 0 ? TimeSpan.FromSeconds(a.TimeLimitSeconds) : null,
+            TimeLimit = a.TimeLimitSeconds > 0 ? TimeSpan.FromSeconds(a.TimeLimitSeconds) : null, JobSettings = settings,
         };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
@@ -168,7 +199,8 @@ internal static class CorpusTraining
         var ledger = new MemoryLedger();
         model.RegisterMemory(ledger);
         var parameters = job.SelectParameters?.Invoke(model) ?? model.Parameters().ToList();
-        var start = job.ReportWeightChange ? parameters.ToDictionary(v => v, v => v.Value.ToFloatArray(), ReferenceEqualityComparer.Instance) : null;
+        // Host copies of the trained tensors as they start, for the report's ‖ΔW‖/‖W‖ (alignment's models are the pruned ones).
+        var start = job.ReportWeightChange ? parameters.Select(v => (Var: v, Values: v.Value.ToFloatArray())).ToList() : null;
         var trainable = new TrainableModel
         {
             Parameters = parameters,
@@ -217,7 +249,7 @@ internal static class CorpusTraining
         }
         var report = new CorpusTrainingReport
         {
-            WeightChange = start?.ToDictionary(p => ((Var)p.Key).Name ?? "?", p => RelativeChange(p.Value, ((Var)p.Key).Value.ToFloatArray())),
+            WeightChange = start?.ToDictionary(p => p.Var.Name ?? "?", p => RelativeChange(p.Values, p.Var.Value.ToFloatArray())),
             Out = Path.GetFullPath(a.Out), Config = job.ConfigLabel, Parameters = config.ParameterCount(), Device = backend.Name,
             Threads = backend is CpuBackend cpu ? cpu.Threads : null, Seed = a.Seed, SeqLen = a.SeqLen, Batch = options.BatchSequences,
             MicroBatch = options.MicroBatch, Completed = summary.Completed, Steps = summary.Steps, PlannedSteps = options.Steps,

@@ -88,14 +88,14 @@ public sealed class InstructionBatches : IBatchSource
 
     public void LoadState(JsonObject state)
     {
-        if ((string?)state["kind"] != "instructions") throw new ArgumentException($"the checkpoint's data state is of kind '{state["kind"]}', not instructions");
+        if (CheckpointFields.String(state, "kind", "data") != "instructions") throw new ArgumentException($"the checkpoint's data state is of kind '{state["kind"]}', not instructions");
         foreach (var (field, ours) in new[] { ("seed", (long)Seed), ("examples", _examples.Length), ("max_length", SequenceLength) })
         {
-            long theirs = state[field]?.GetValue<long>() ?? throw new ArgumentException($"data state lacks '{field}'");
+            long theirs = CheckpointFields.Long(state, field, long.MinValue, long.MaxValue, "data");
             if (theirs != ours) throw new ArgumentException($"the checkpoint's data has {field} = {theirs}, this run's {ours}");
         }
-        Epoch = state["epoch"]!.GetValue<int>();
-        Index = state["index"]!.GetValue<int>();
+        Epoch = CheckpointFields.Int(state, "epoch", 0, int.MaxValue, "data");
+        Index = CheckpointFields.Int(state, "index", 0, _examples.Length, "data");
         _order = Order(Epoch);
     }
 }

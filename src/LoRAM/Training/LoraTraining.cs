@@ -46,6 +46,35 @@ public sealed record LoraTrainingOptions
     public int LogEvery { get; init; } = 10;
     /// <summary>Stop (with a checkpoint) after this step, as if interrupted — for resume tests.</summary>
     public int? StopAfterStep { get; init; }
+
+    /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag. The rank
+    /// is bounded by the model's projections too, once the config is read (<see cref="LoraTraining.Run"/>).</summary>
+    public void Validate()
+    {
+        static UserInputException Bad(string flag, string rule, object value) =>
+            new(string.Create(CultureInfo.InvariantCulture, $"{flag} must be {rule}, got {value}"));
+        if (Batch < 1) throw Bad("--batch", "at least 1", Batch);
+        if (MicroBatch < 1 || Batch % MicroBatch != 0) throw new UserInputException($"--micro-batch {MicroBatch} must divide --batch {Batch}");
+        if (MaxLength < 8) throw Bad("--seq-len", "at least 8", MaxLength);
+        if (Steps < 0) throw Bad("--steps", "0 (one epoch) or more", Steps);
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw Bad("--lr", "a positive finite number", LearningRate);
+        if (Warmup < 0) throw Bad("--warmup", "0 or more", Warmup);
+        if (!(MinLrRatio >= 0 && MinLrRatio <= 1)) throw Bad("--min-lr-ratio", "in [0, 1]", MinLrRatio);
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad("--weight-decay", "0 or a positive finite number", WeightDecay);
+        if (!(Clip >= 0) || !double.IsFinite(Clip)) throw Bad("--clip", "0 (none) or a positive finite number", Clip);
+        if (!(Lora.Alpha > 0) || !float.IsFinite(Lora.Alpha)) throw Bad("--alpha", "a positive finite number", Lora.Alpha);
+        if (!(Lora.Dropout >= 0 && Lora.Dropout < 1)) throw Bad("--lora-dropout", "in [0, 1)", Lora.Dropout);
+        if (Lora.Rank < 1) throw Bad("--rank", "at least 1", Lora.Rank);
+        try { Lora.Validate(); }
+        catch (ArgumentException e) { throw new UserInputException($"--targets: {e.Message}", e); }
+        if (EvalEvery < 0) throw Bad("--eval-every", "0 or more", EvalEvery);
+        if (EvalItems < 1) throw Bad("--eval-items", "at least 1", EvalItems);
+        if (CheckpointEvery < 0) throw Bad("--checkpoint-every", "0 or more", CheckpointEvery);
+        if (LogEvery < 0) throw Bad("--log-every", "0 or more", LogEvery);
+        if (!(TimeLimitSeconds >= 0) || !double.IsFinite(TimeLimitSeconds) || TimeLimitSeconds > TimeSpan.MaxValue.TotalSeconds / 2)
+            throw Bad("--time-limit", "0 (none) or a finite number of seconds", TimeLimitSeconds);
+        if (StopAfterStep < 1) throw Bad("stop-after-step", "at least 1", StopAfterStep);
+    }
 }
 
 /// <summary>What a LoRA training run did (also OUT/report.json).</summary>
@@ -87,18 +116,25 @@ public static class LoraTraining
 
     public static LoraTrainingReport Run(LoraTrainingOptions o, Backend backend, IProgressReporter progress, Action<StepRecord>? afterStep = null)
     {
-        if (o.Batch < 1 || o.MicroBatch < 1 || o.Batch % o.MicroBatch != 0)
-            throw new UserInputException($"--micro-batch {o.MicroBatch} must divide --batch {o.Batch}");
-        if (o.MaxLength < 8) throw new UserInputException($"--seq-len must be at least 8, got {o.MaxLength}");
-        if (o.Steps < 0) throw new UserInputException($"--steps must be 0 (one epoch) or more, got {o.Steps}");
-        try { o.Lora.Validate(); }
-        catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
+        o.Validate();
         if (File.Exists(o.Out)) throw new UserInputException($"{o.Out}: is a file, --out needs a folder");
+        var configPath = Path.Combine(o.Model, ModelFolder.Config);
+        if (!File.Exists(configPath)) throw new UserInputException($"{o.Model}: not a model folder (no {ModelFolder.Config})");
+        var config = LlamaConfig.Load(configPath);
+        CheckRank(o.Lora, config);
+        if (o.MaxLength > config.MaxPositionEmbeddings)
+            throw new UserInputException($"--seq-len {o.MaxLength} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}");
+        if (!File.Exists(o.Data)) throw new UserInputException($"{o.Data}: no such file");
+        if (o.Eval is not null && !File.Exists(o.Eval)) throw new UserInputException($"{o.Eval}: no such file");
+
+        using var outputLock = OutputLock.Inside(o.Out);
         string checkpoints = Path.Combine(o.Out, TrainingCheckpoint.FolderName);
         string? resumeFrom = TrainingCheckpoint.Latest(checkpoints);
         if (o.Resume && resumeFrom is null) throw new UserInputException($"{o.Out}: --resume given but there is no checkpoint in {checkpoints}");
         if (!o.Resume && resumeFrom is not null) throw new UserInputException($"{o.Out}: already holds checkpoints; pass --resume to continue, or choose another folder");
-        OutputFolder.EnsureWritable(o.Out);
+        // Fingerprints first, then the settings against the checkpoint's: a refused resume costs no model load.
+        var settings = JobSettings(o);
+        if (resumeFrom is not null) TrainingCheckpoint.CheckResumable(resumeFrom, settings);
 
         var (format, why) = ChatTemplates.Resolve(o.Template, o.Model);
         var conversations = ConversationFiles.Load(o.Data);
@@ -110,8 +146,6 @@ public static class LoraTraining
         backend.TrimPool();
         backend.ResetPeak();
         using var model = ModelLoader.Load(o.Model, backend, new LlamaModelOptions { CheckpointLayers = o.CheckpointLayers });
-        if (o.MaxLength > model.Config.MaxPositionEmbeddings)
-            throw new UserInputException($"--seq-len {o.MaxLength} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
         ITokenizer tokenizer;
         try { tokenizer = Tokenizers.Load(o.Model, model.Config); }
         catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
@@ -132,7 +166,7 @@ public static class LoraTraining
             ClipNorm = o.Clip, Seed = o.Seed, OutputFolder = o.Out, CheckpointEvery = o.CheckpointEvery,
             EvalEvery = evalRecords is null ? 0 : o.EvalEvery > 0 ? o.EvalEvery : steps, LogEvery = o.LogEvery,
             TimeLimit = o.TimeLimitSeconds > 0 ? TimeSpan.FromSeconds(o.TimeLimitSeconds) : null,
-            StopAfterStep = o.StopAfterStep,
+            StopAfterStep = o.StopAfterStep, JobSettings = settings,
         };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
@@ -185,6 +219,33 @@ public static class LoraTraining
         var (bos, eos, _) = ChatTemplates.ReadTokenizerConfig(o.Model);
         if (eos is null) throw new UserInputException($"{Path.Combine(o.Model, "tokenizer_config.json")}: no eos_token, which the {ChatTemplates.Name(format)} template writes");
         return conversations.Select((c, i) => InstructionTokens.Encode(tokenizer, ChatTemplates.Render(format, c, bos ?? "", eos, $"{o.Data}: record {i + 1}"), o.MaxLength)).ToArray();
+    }
+
+    /// <summary>What decides the adapter besides the loop's settings: the model's and the data's content and the LoRA
+    /// settings. The held-out set, intervals and the time limit change no trained number and are not recorded.</summary>
+    private static List<RunSetting> JobSettings(LoraTrainingOptions o) =>
+    [
+        new("--model (content)", ContentHash.OfModel(o.Model)),
+        new("--data (SHA-256)", ContentHash.OfFile(o.Data)),
+        RunSetting.Of("--rank", o.Lora.Rank),
+        RunSetting.Of("--alpha", o.Lora.Alpha),
+        RunSetting.Of("--lora-dropout", o.Lora.Dropout),
+        RunSetting.Of("--rslora", o.Lora.UseRsLora),
+        new("--targets", string.Join(',', o.Lora.TargetModules)),
+        RunSetting.Of("--nf4", o.Nf4),
+        new("--template", o.Template ?? "(from the model)"),
+    ];
+
+    /// <summary>A rank above min(in, out) of a targeted projection adds parameters and no expressiveness: refused.</summary>
+    private static void CheckRank(LoraSettings lora, LlamaConfig config)
+    {
+        for (int l = 0; l < config.NumHiddenLayers; l++)
+            foreach (var module in lora.TargetModules)
+            {
+                var (outF, inF) = module == "lm_head" ? (config.VocabSize, config.HiddenSize) : Projection.Parse(module).Shape(config, l);
+                if (Math.Min(outF, inF) > 0 && lora.Rank > Math.Min(outF, inF))
+                    throw new UserInputException($"--rank {lora.Rank} exceeds min(in, out) = {Math.Min(outF, inF)} of {module} in layer {l} ({inF} → {outF})");
+            }
     }
 
     /// <summary>Training or held-out instruction data: a file that exists and holds at least one record.</summary>

@@ -42,9 +42,18 @@ public static class LossCurve
             if (lines[i].Length == 0) continue;
             var f = lines[i].Split(',');
             if (f.Length != 8) throw new FormatException($"{path}:{i + 1}: expected 8 fields, found {f.Length}");
-            static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
-            rows.Add(new StepRecord(int.Parse(f[0], CultureInfo.InvariantCulture), long.Parse(f[1], CultureInfo.InvariantCulture),
-                D(f[2]), D(f[3]), D(f[4]), f[5].Length == 0 ? null : D(f[5]), D(f[6]), D(f[7])));
+            string[] names = Header.Split(',');
+            double D(int k)
+            {
+                if (double.TryParse(f[k], System.Globalization.NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && !double.IsNaN(v)) return v;
+                throw new FormatException($"{path}:{i + 1}: field '{names[k]}' is '{f[k]}', not a number");
+            }
+            long L(int k, long max)
+            {
+                if (long.TryParse(f[k], System.Globalization.NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v <= max) return v;
+                throw new FormatException($"{path}:{i + 1}: field '{names[k]}' is '{f[k]}', not a whole number in [0, {max}]");
+            }
+            rows.Add(new StepRecord((int)L(0, int.MaxValue), L(1, long.MaxValue), D(2), D(3), D(4), f[5].Length == 0 ? null : D(5), D(6), D(7)));
         }
         return rows;
     }

@@ -120,18 +120,16 @@ public sealed class PackedCorpus : IBatchSource
     {
         void Same(string field, long ours)
         {
-            var node = state[field] ?? throw new ArgumentException($"data state lacks '{field}'");
-            long theirs = long.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
+            long theirs = CheckpointFields.Long(state, field, 0, long.MaxValue, "data");
             if (theirs != ours) throw new ArgumentException($"the checkpoint's data has {field} = {theirs}, this run's {ours}");
         }
-        if ((string?)state["kind"] != "packed-corpus") throw new ArgumentException($"the checkpoint's data state is of kind '{state["kind"]}', not packed-corpus");
+        if (CheckpointFields.String(state, "kind", "data") != "packed-corpus") throw new ArgumentException($"the checkpoint's data state is of kind '{state["kind"]}', not packed-corpus");
         Same("seed", Seed);
         Same("sequence_length", SequenceLength);
         Same("stream_tokens", _stream.Length);
         Same("held_out_windows", HeldOutWindows);
-        int epoch = int.Parse(state["epoch"]!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
-        int index = int.Parse(state["index"]!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
-        if (epoch < 0 || index < 0 || index > _trainWindows) throw new ArgumentException($"data position epoch {epoch}, index {index} is out of range");
+        int epoch = CheckpointFields.Int(state, "epoch", 0, int.MaxValue, "data");
+        int index = CheckpointFields.Int(state, "index", 0, _trainWindows, "data");
         Epoch = epoch;
         Index = index;
         _order = Order(Epoch);

@@ -23,12 +23,17 @@ public static class Pretraining
 
     public static CorpusTrainingReport Run(PretrainOptions o, Backend backend, IProgressReporter progress)
     {
+        o.Validate();
         var config = LoadConfig(o.Config);
         var job = new CorpusTraining.Job("pretrain", config, o.Config, (b, options) =>
         {
             using var init = LlamaInitializer.Create(config, b, o.Seed);
             return Llama.Model.LlamaModel.FromWeights(init, b, options);
-        });
+        })
+        {
+            // The initial model is the config and the seed (recorded by the trainer): the config's content decides it.
+            Settings = [new RunSetting("--config (content)", File.Exists(o.Config) ? ContentHash.OfFile(o.Config) : "embedded:" + o.Config)],
+        };
         return CorpusTraining.Run(o, job, backend, progress);
     }
 

@@ -24,7 +24,7 @@ namespace LoRAM.Training;
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    private const string Format = "loram-trainer-checkpoint/1";
+    private const string Format = "loram-trainer-checkpoint/2";
 
     private readonly Backend _backend;
     private readonly TrainableModel _model;
@@ -152,6 +152,10 @@ public sealed class Trainer : IDisposable
                 }
             }
         }
+        catch (TrainingDivergedException e)
+        {
+            throw RetireDivergedCheckpoint(e);
+        }
         finally
         {
             _clock.Stop();
@@ -234,6 +238,22 @@ public sealed class Trainer : IDisposable
 
     // ==== checkpoints =============================================================================
 
+    /// <summary>
+    /// A divergence at step N was computed from the weights after step N−1: a checkpoint of step N−1 holds them, and a
+    /// resume from it (even with a lower lr) diverges at once. It is moved aside to <c>diverged-step-N−1</c> (kept for
+    /// inspection, ignored by resume) and the exception names the newest checkpoint before it.
+    /// </summary>
+    private TrainingDivergedException RetireDivergedCheckpoint(TrainingDivergedException e)
+    {
+        string bad = Path.Combine(CheckpointsFolder, TrainingCheckpoint.NameOf(e.Step - 1));
+        if (!Directory.Exists(bad)) return e;
+        string aside = Path.Combine(CheckpointsFolder, "diverged-" + TrainingCheckpoint.NameOf(e.Step - 1));
+        if (Directory.Exists(aside)) Directory.Delete(aside, recursive: true);
+        Directory.Move(bad, aside);
+        LastCheckpoint = TrainingCheckpoint.Latest(CheckpointsFolder);
+        return new TrainingDivergedException(e.Step, e.What, LastCheckpoint);
+    }
+
     /// <summary>Writes a checkpoint of the current step (atomically) and keeps the newest few.</summary>
     public string SaveCheckpoint()
     {
@@ -275,80 +295,106 @@ public sealed class Trainer : IDisposable
         ["step"] = Step,
         ["tokens_seen"] = TokensSeen,
         ["seconds"] = _priorSeconds + _clock.Elapsed.TotalSeconds,
-        ["options"] = OptionsThatShapeTheRun(),
+        ["settings"] = RunSetting.ToJson(Settings()),
         ["micro_batch"] = _options.MicroBatch,
         ["data"] = _data.SaveState(),
         ["parameters"] = new JsonArray(_model.Parameters.Select(p => (JsonNode)p.Name!).ToArray()),
     };
 
-    private JsonObject OptionsThatShapeTheRun() => new()
-    {
-        ["steps"] = _options.Steps,
-        ["batch"] = _options.BatchSequences,
-        ["sequence_length"] = _data.SequenceLength,
-        ["lr"] = _options.LearningRate,
-        ["warmup"] = _options.WarmupSteps,
-        ["min_lr_ratio"] = _options.MinLrRatio,
-        ["weight_decay"] = _options.WeightDecay,
-        ["beta1"] = _options.Beta1,
-        ["beta2"] = _options.Beta2,
-        ["eps"] = _options.Epsilon,
-        ["clip"] = _options.ClipNorm,
-        ["seed"] = _options.Seed,
-        ["schedule"] = "cosine",
-    };
+    /// <summary>Every setting that decides the result: the job's (<see cref="TrainerOptions.JobSettings"/>: model and
+    /// data fingerprints, LoRA settings …) first, then the loop's. The peak lr may go down and the warm-up up on resume
+    /// (the moves a divergence asks for); intervals, logging and the time limit are not recorded (they change no number).</summary>
+    private IEnumerable<RunSetting> Settings() => _options.JobSettings.Concat(
+    [
+        RunSetting.Of("--steps", _options.Steps),
+        RunSetting.Of("--batch", _options.BatchSequences),
+        RunSetting.Of("--micro-batch", _options.MicroBatch),
+        RunSetting.Of("--seq-len", _data.SequenceLength),
+        RunSetting.Of("--lr", _options.LearningRate, ResumeRule.LowerAllowed),
+        RunSetting.Of("--warmup", _options.WarmupSteps, ResumeRule.HigherAllowed),
+        RunSetting.Of("--min-lr-ratio", _options.MinLrRatio),
+        RunSetting.Of("--weight-decay", _options.WeightDecay),
+        RunSetting.Of("--clip", _options.ClipNorm),
+        RunSetting.Of("--seed", _options.Seed),
+        RunSetting.Of("beta1", _options.Beta1),
+        RunSetting.Of("beta2", _options.Beta2),
+        RunSetting.Of("eps", _options.Epsilon),
+        new RunSetting("schedule", "cosine"),
+    ]);
 
     /// <summary>
-    /// Restores parameters, optimizer state, step, data position and loss curve from a checkpoint folder. The run's
-    /// options must match the checkpoint's (else <see cref="ArgumentException"/> naming the first difference); the
-    /// micro-batch may differ (the result then matches to accumulation rounding instead of bit for bit).
+    /// Restores parameters, optimizer state, step, data position and loss curve from a checkpoint folder. Every setting
+    /// of <see cref="Settings"/> must match the checkpoint's (else <see cref="ArgumentException"/> naming the first
+    /// difference), and every field of the checkpoint is checked by type and range (else one naming the file and field).
     /// </summary>
     public void ResumeFrom(string folder)
     {
         var statePath = Path.Combine(folder, TrainingCheckpoint.StateFile);
-        var state = JsonNode.Parse(File.ReadAllText(statePath)) as JsonObject ?? throw new ArgumentException($"{statePath}: not a JSON object");
-        if ((string?)state["format"] != Format) throw new ArgumentException($"{statePath}: format '{state["format"]}' is not {Format}");
-        var saved = state["options"] as JsonObject ?? throw new ArgumentException($"{statePath}: no options");
-        foreach (var (key, ours) in OptionsThatShapeTheRun())
-            if (saved[key]?.ToJsonString() != ours!.ToJsonString())
-                throw new ArgumentException($"{statePath}: the checkpoint was made with {key} = {saved[key]?.ToJsonString() ?? "(missing)"}, this run has {ours.ToJsonString()}");
+        var state = CheckpointFields.ReadObject(statePath);
+        try
+        {
+            if (state["format"] is not JsonValue f || f.GetValueKind() != JsonValueKind.String || (string?)f != Format)
+                throw new ArgumentException($"format is {state["format"]?.ToJsonString() ?? "missing"}, not \"{Format}\" (a checkpoint of another version cannot be resumed)");
+            RunSetting.CheckResumable(Settings(), CheckpointFields.Object(state, "settings"), statePath);
+            int step = CheckpointFields.Int(state, "step", 1, _options.Steps);
+            long tokens = CheckpointFields.Long(state, "tokens_seen", 0, long.MaxValue);
+            double seconds = CheckpointFields.Double(state, "seconds", 0, double.MaxValue);
+            _data.LoadState(CheckpointFields.Object(state, "data"));
+            Step = step;
+            TokensSeen = tokens;
+            _priorSeconds = seconds;
+        }
+        catch (ArgumentException e) when (!e.Message.StartsWith(statePath, StringComparison.Ordinal) && !e.Message.Contains(" in the checkpoint ", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"{statePath}: {e.Message}", e);
+        }
 
-        using (var weights = SafetensorsFile.Open(Path.Combine(folder, _model.WeightsFile)))
-            foreach (var p in _model.Parameters)
-            {
-                if (!weights.Contains(p.Name!)) throw new ArgumentException($"{weights.Path}: no tensor '{p.Name}'");
-                using var t = weights.Load(_backend, p.Name!, DType.F32);
-                if (!t.ShapeArray().SequenceEqual(p.Value.ShapeArray()))
-                    throw new ArgumentException($"{weights.Path}: tensor '{p.Name}' has shape [{string.Join(", ", t.ShapeArray())}], the model [{string.Join(", ", p.Value.ShapeArray())}]");
-                _backend.Copy(t, p.Value);
-            }
+        var curvePath = Path.Combine(folder, LossCurve.FileName);
+        try { _curve.Clear(); _curve.AddRange(LossCurve.Read(curvePath)); }
+        catch (FormatException e) { throw new ArgumentException(e.Message, e); }
+        catch (FileNotFoundException) { throw new ArgumentException($"{curvePath}: missing from the checkpoint"); }
+        if (_curve.Count != Step) throw new ArgumentException($"{curvePath}: {_curve.Count} rows for step {Step}");
+        for (int i = 0; i < _curve.Count; i++)
+            if (_curve[i].Step != i + 1) throw new ArgumentException($"{curvePath}: row {i + 1} is step {_curve[i].Step}, expected {i + 1}");
 
-        using (var opt = SafetensorsFile.Open(Path.Combine(folder, TrainingCheckpoint.OptimizerFile)))
-            foreach (var (group, o) in _optimizers)
-            {
-                var slots = new Dictionary<string, Tensor>();
-                try
-                {
-                    foreach (var e in opt.Entries.Where(e => e.Name.StartsWith(group + "/", StringComparison.Ordinal)))
-                        slots[e.Name[(group.Length + 1)..]] = opt.Load(_backend, e.Name);
-                    if (!slots.ContainsKey("step")) throw new ArgumentException($"{opt.Path}: no state for optimizer group '{group}'");
-                    o.ImportState(slots);
-                }
-                finally
-                {
-                    foreach (var t in slots.Values) t.Dispose();
-                }
-            }
-
-        _data.LoadState(state["data"] as JsonObject ?? throw new ArgumentException($"{statePath}: no data state"));
-        Step = state["step"]!.GetValue<int>();
-        TokensSeen = state["tokens_seen"]!.GetValue<long>();
-        _priorSeconds = state["seconds"]?.GetValue<double>() ?? 0;
-        _curve.Clear();
-        _curve.AddRange(LossCurve.Read(Path.Combine(folder, LossCurve.FileName)));
-        if (_curve.Count != Step) throw new ArgumentException($"{folder}: the loss curve has {_curve.Count} rows for step {Step}");
+        LoadTensors(folder);
         LastCheckpoint = folder;
         _progress.Line($"resumed from {folder} at step {Step} ({TokensSeen:N0} tokens seen)");
+    }
+
+    /// <summary>Parameters and AdamW moments from the checkpoint's two safetensors files, names and shapes checked.</summary>
+    private void LoadTensors(string folder)
+    {
+        try
+        {
+            using (var weights = SafetensorsFile.Open(Path.Combine(folder, _model.WeightsFile)))
+                foreach (var p in _model.Parameters)
+                {
+                    if (!weights.Contains(p.Name!)) throw new ArgumentException($"{weights.Path}: no tensor '{p.Name}'");
+                    using var t = weights.Load(_backend, p.Name!, DType.F32);
+                    if (!t.ShapeArray().SequenceEqual(p.Value.ShapeArray()))
+                        throw new ArgumentException($"{weights.Path}: tensor '{p.Name}' has shape [{string.Join(", ", t.ShapeArray())}], the model [{string.Join(", ", p.Value.ShapeArray())}]");
+                    _backend.Copy(t, p.Value);
+                }
+
+            using (var opt = SafetensorsFile.Open(Path.Combine(folder, TrainingCheckpoint.OptimizerFile)))
+                foreach (var (group, o) in _optimizers)
+                {
+                    var slots = new Dictionary<string, Tensor>();
+                    try
+                    {
+                        foreach (var e in opt.Entries.Where(e => e.Name.StartsWith(group + "/", StringComparison.Ordinal)))
+                            slots[e.Name[(group.Length + 1)..]] = opt.Load(_backend, e.Name);
+                        if (!slots.ContainsKey("step")) throw new ArgumentException($"{opt.Path}: no state for optimizer group '{group}'");
+                        o.ImportState(slots);
+                    }
+                    finally
+                    {
+                        foreach (var t in slots.Values) t.Dispose();
+                    }
+                }
+        }
+        catch (LlamaFormatException e) { throw new ArgumentException(e.Message, e); }
     }
 
     public void Dispose()

@@ -51,6 +51,10 @@ public sealed record TrainerOptions
     /// (a time-boxed session then continues with resume). Null: no limit.</summary>
     public TimeSpan? TimeLimit { get; init; }
 
+    /// <summary>The job's settings that decide the result besides the loop's own (model and data fingerprints, LoRA
+    /// settings, …), recorded in every checkpoint and compared, first, when a run resumes.</summary>
+    public IReadOnlyList<RunSetting> JobSettings { get; init; } = [];
+
     public int MicroBatch => MicroBatchSequences == 0 ? BatchSequences : MicroBatchSequences;
     public int MicroBatchesPerStep => BatchSequences / MicroBatch;
 
@@ -63,10 +67,13 @@ public sealed record TrainerOptions
             throw new ArgumentException($"micro-batch {MicroBatch} must divide the batch of {BatchSequences} sequences");
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
         if (WarmupSteps < 0) throw new ArgumentException($"warm-up must be 0 or more steps, got {WarmupSteps}");
-        if (MinLrRatio is < 0 or > 1) throw new ArgumentException($"min-lr ratio must be in [0, 1], got {MinLrRatio}");
-        if (WeightDecay < 0) throw new ArgumentException($"weight decay must be 0 or more, got {WeightDecay}");
-        if (ClipNorm < 0) throw new ArgumentException($"clip norm must be 0 or more, got {ClipNorm}");
+        if (!(MinLrRatio >= 0 && MinLrRatio <= 1)) throw new ArgumentException($"min-lr ratio must be in [0, 1], got {MinLrRatio}");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentException($"weight decay must be 0 or more, got {WeightDecay}");
+        if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw new ArgumentException($"clip norm must be 0 or more, got {ClipNorm}");
         if (CheckpointEvery < 0 || EvalEvery < 0 || LogEvery < 0) throw new ArgumentException("checkpoint, eval and log intervals must be 0 or more");
+        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1) || !(Epsilon > 0) || !double.IsFinite(Epsilon))
+            throw new ArgumentException($"AdamW needs betas in [0, 1) and a positive epsilon, got {Beta1}, {Beta2}, {Epsilon}");
+        if (TimeLimit is { } t && !(t > TimeSpan.Zero)) throw new ArgumentException($"time limit must be positive, got {t}");
         if (KeepCheckpoints < 1) throw new ArgumentException($"keep at least 1 checkpoint, got {KeepCheckpoints}");
     }
 }

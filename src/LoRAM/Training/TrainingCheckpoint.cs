@@ -64,6 +64,25 @@ public static class TrainingCheckpoint
     /// <summary>The newest complete checkpoint, or null.</summary>
     public static string? Latest(string checkpointsFolder) => List(checkpointsFolder) is { Count: > 0 } l ? l[^1].Folder : null;
 
+    /// <summary>Refuses, before any work, to resume from <paramref name="folder"/> with settings it was not made with:
+    /// <see cref="UserInputException"/> "cannot resume: FLAG is X here but Y in the checkpoint FOLDER" for the first of
+    /// <paramref name="settings"/> that differs beyond what its rule allows, or naming the file and field of a damaged
+    /// trainer_state.json. The trainer checks its own settings, and the rest of the state, when it resumes.</summary>
+    public static void CheckResumable(string folder, IEnumerable<RunSetting> settings)
+    {
+        var statePath = Path.Combine(folder, StateFile);
+        try
+        {
+            var state = CheckpointFields.ReadObject(statePath);
+            try { RunSetting.CheckResumable(settings, CheckpointFields.Object(state, "settings"), statePath); }
+            catch (ArgumentException e) when (!e.Message.Contains(" in the checkpoint ", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"{statePath}: {e.Message}", e);
+            }
+        }
+        catch (ArgumentException e) { throw new UserInputException($"cannot resume: {e.Message}", e); }
+    }
+
     /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints.</summary>
     public static void Prune(string checkpointsFolder, int keep)
     {

@@ -242,8 +242,10 @@ public sealed class SafetensorsCorruptionTests(TinyLlamaFolder model, ITestOutpu
         output.WriteLine(Rejection.Expect<LlamaFormatException>(() => LlamaWeights.Load(folder.Path, cpu).Dispose(), [where, .. mentions]));
     }
 
-    /// <summary>Seeded single-bit flips in the length and the header. A flip inside a name or in padding can leave a
-    /// valid file; every other one must be refused cleanly — never another exception, never a hang.</summary>
+    /// <summary>Seeded single-bit flips in the length and the header. Only a flip inside a JSON string's contents (a
+    /// tensor name, a metadata value) can leave a loadable file; a flip in the 8 length bytes (the data section no
+    /// longer tiles exactly), in the JSON's structure, numbers or padding (a space flips to no JSON whitespace) must be
+    /// refused — and every refusal is clean: one line naming the file, never another exception, never a hang.</summary>
     public static TheoryData<int> BitFlips => new(Enumerable.Range(0, 48));
 
     [Theory]
@@ -257,7 +259,37 @@ public sealed class SafetensorsCorruptionTests(TinyLlamaFolder model, ITestOutpu
         bytes[position] ^= (byte)(1 << rng.Next(8));
         using var folder = model.CopyWith(bytes);
         using var cpu = new CpuBackend(1);
-        Rejection.AcceptOrReject<LlamaFormatException>(() => LlamaWeights.Load(folder.Path, cpu).Dispose(), folder.Path);
+        bool mayLoad = position >= 8 && InsideJsonString(valid.Bytes, position);
+        if (mayLoad) Rejection.AcceptOrReject<LlamaFormatException>(() => LlamaWeights.Load(folder.Path, cpu).Dispose(), folder.Path);
+        else Rejection.Expect<LlamaFormatException>(() => LlamaWeights.Load(folder.Path, cpu).Dispose(), folder.Path);
+    }
+
+    [Fact]
+    public void The_bit_flip_rows_include_flips_that_must_be_refused()
+    {
+        var valid = model.Weights;
+        int mustReject = Enumerable.Range(0, 48).Count(seed =>
+        {
+            var rng = new Random(seed);
+            long position = seed < 8 ? seed : 8 + rng.NextInt64(valid.HeaderLength);
+            return position < 8 || !InsideJsonString(valid.Bytes, position);
+        });
+        Assert.True(mustReject >= 16, $"only {mustReject} of 48 rows require a refusal");
+    }
+
+    /// <summary>Whether header byte <paramref name="position"/> lies inside a string literal's contents (quotes excluded).</summary>
+    private static bool InsideJsonString(byte[] file, long position)
+    {
+        bool inString = false, escaped = false;
+        for (long i = 8; i < position; i++)
+        {
+            byte c = file[i];
+            if (!inString) { if (c == (byte)'"') inString = true; continue; }
+            if (escaped) escaped = false;
+            else if (c == (byte)'\\') escaped = true;
+            else if (c == (byte)'"') inString = false;
+        }
+        return inString && file[position] != (byte)'"';
     }
 
     [Fact]

@@ -108,7 +108,8 @@ public sealed class TokenizerCorruptionTests
         Rejection.Expect<LlamaFormatException>(() => Tokenizers.Load(dir.Path, config), [dir.File(file), .. mentions]);
     }
 
-    /// <summary>A protobuf cut between two pieces is still a (smaller) valid model; any other cut must be refused cleanly.</summary>
+    /// <summary>A protobuf cut between two top-level fields (pieces, specs) is still a (smaller) model that may load;
+    /// a cut inside a field must be refused, in one line naming the file.</summary>
     public static TheoryData<int> SentencePieceCuts => new(Enumerable.Range(0, 12));
 
     [Theory]
@@ -117,8 +118,49 @@ public sealed class TokenizerCorruptionTests
     {
         var model = SentencePieceTests.TinyModel(out _);
         using var dir = new TempFolder();
-        File.WriteAllBytes(dir.File("tokenizer.model"), model[..(model.Length * k / 12)]);
-        Rejection.AcceptOrReject<LlamaFormatException>(() => Tokenizers.Load(dir.Path, ByteConfig), dir.File("tokenizer.model"));
+        int cut = model.Length * k / 12;
+        File.WriteAllBytes(dir.File("tokenizer.model"), model[..cut]);
+        if (FieldBoundaries(model).Contains(cut)) Rejection.AcceptOrReject<LlamaFormatException>(() => Tokenizers.Load(dir.Path, ByteConfig), dir.File("tokenizer.model"));
+        else Rejection.Expect<LlamaFormatException>(() => Tokenizers.Load(dir.Path, ByteConfig), dir.File("tokenizer.model"));
+    }
+
+    [Fact]
+    public void Most_sentencepiece_cuts_fall_inside_a_field_and_must_be_refused()
+    {
+        var model = SentencePieceTests.TinyModel(out _);
+        var boundaries = FieldBoundaries(model);
+        Assert.True(Enumerable.Range(0, 12).Count(k => !boundaries.Contains(model.Length * k / 12)) >= 8);
+    }
+
+    /// <summary>Offsets where a top-level protobuf field starts or the message ends (0 included).</summary>
+    private static HashSet<int> FieldBoundaries(byte[] proto)
+    {
+        var at = new HashSet<int> { 0 };
+        int i = 0;
+        ulong Varint()
+        {
+            ulong v = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                byte b = proto[i++];
+                v |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) return v;
+            }
+        }
+        while (i < proto.Length)
+        {
+            ulong tag = Varint();
+            switch (tag & 7)
+            {
+                case 0: Varint(); break;
+                case 1: i += 8; break;
+                case 2: { int n = (int)Varint(); i += n; break; }   // read the length before moving past it
+                case 5: i += 4; break;
+                default: throw new InvalidOperationException($"wire type {tag & 7} in the fixture");
+            }
+            at.Add(i);
+        }
+        return at;
     }
 
     [Fact]

@@ -128,13 +128,17 @@ public sealed class AdapterRecoveryTests : IDisposable
         Assert.All(qB.Skip(removedHead * config.HeadDim * 4).Take(config.HeadDim * 4), v => Assert.Equal(0f, v));
     }
 
-    [Fact]
-    public void Non_structured_recovery_hands_back_b_a_unmasked_or_masked_on_request()
+    [Theory]
+    [InlineData("unst")]
+    [InlineData("semi")]
+    [InlineData("wanda")]
+    [InlineData("magnitude")]
+    public void Non_structured_recovery_hands_back_b_a_unmasked_or_b_a_times_m_masked_on_request(string method)
     {
         var src = Path.Combine(_dir.Path, "model");
         TinyLlama.Write(src, new TinyLlamaOptions { Layers = 2, Hidden = 64, Intermediate = 128 });
         var prunedDir = Path.Combine(_dir.Path, "pruned");
-        ModelPruner.Run(new PruneOptions { Model = src, Out = prunedDir, Method = PruningMethod.Unst, Ratio = 0.5, Samples = 4, SeqLen = 24 }, _cpu);
+        ModelPruner.Run(new PruneOptions { Model = src, Out = prunedDir, Method = PruningMethods.Parse(method), Ratio = 0.5, Samples = 4, SeqLen = 24 }, _cpu);
         var adapterDir = Path.Combine(_dir.Path, "adapter-pruned");
         using (var pruned = LlamaModel.Load(prunedDir, _cpu))
             SaveRandomAdapter(pruned, adapterDir, 4, PruningMasks.Load(prunedDir, _cpu));
@@ -146,15 +150,64 @@ public sealed class AdapterRecoveryTests : IDisposable
         Assert.False(File.Exists(Path.Combine(unmasked, MaskFile.FileName)));
 
         using var original = LlamaModel.Load(src, _cpu);
-        float[] withUnmasked, withMasked, plain = Logits(original, Tokens);
+        float[] withUnmasked, withMasked;
         using (LoraAdapter.Load(unmasked, original)) withUnmasked = Logits(original, Tokens);
         using (var a = LoraAdapter.Load(masked, original))
         {
             Assert.All(a.Layers.Where(l => l.Path != "lm_head"), l => Assert.NotNull(l.Layer.Mask));
             withMasked = Logits(original, Tokens);
         }
-        Assert.True(MaxRelativeDifference(withUnmasked, withMasked) > 1e-4);
-        Assert.True(MaxRelativeDifference(withMasked, plain) > 1e-4);
+
+        // The update each adapter applies, written out: W0 + s·B·A (unmasked, the paper's C3) and W0 + s·(B·A) ⊙ M
+        // (masked; the LM head has no mask), merged on the host into the original weights.
+        using var maskOf = new MaskSet(PruningMasks.Load(prunedDir, _cpu)!);
+        Assert.True(MaxRelativeDifference(withUnmasked, Logits(Merged(src, adapterDir, null), Tokens)) < 1e-5);
+        Assert.True(MaxRelativeDifference(withMasked, Logits(Merged(src, adapterDir, maskOf.Get), Tokens)) < 1e-5);
+        Assert.True(MaxRelativeDifference(withUnmasked, withMasked) > 1e-4);   // the masks remove part of the update
+        Assert.True(maskOf.Count > 0 && maskOf.ZeroFraction > 0.2, $"{method}: {maskOf.ZeroFraction:P0} of the masked weights pruned");
+    }
+
+    /// <summary>The original model with the adapter's s·B·A (⊙ M where <paramref name="mask"/> gives one) added on the host.</summary>
+    private LlamaModel Merged(string src, string adapterDir, Func<string, float[]?>? mask)
+    {
+        var (config, weights) = HostWeights(src);
+        var settings = PeftAdapterFormat.ReadConfig(Path.Combine(adapterDir, PeftAdapterFormat.ConfigFile));
+        using var file = Llama.Safetensors.SafetensorsFile.Open(Path.Combine(adapterDir, PeftAdapterFormat.WeightsFile));
+        foreach (var path in file.Entries.Select(e => PeftAdapterFormat.ParseTensorName(e.Name)!.Value.Path).Distinct())
+        {
+            float[] HostTensor(char m)
+            {
+                using var t = file.Load(_cpu, $"base_model.model.{path}.lora_{m}.weight", DType.F32);
+                return t.ToFloatArray();
+            }
+            float[] a = HostTensor('A'), b = HostTensor('B');
+            var (w, shape) = weights[path + ".weight"];
+            int rows = shape[0], cols = shape[1], r = settings.Rank;
+            var m = mask?.Invoke(path);
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                {
+                    double ba = 0;
+                    for (int k = 0; k < r; k++) ba += (double)b[i * r + k] * a[k * cols + j];
+                    w[i * cols + j] += (float)(settings.Scaling * ba * (m is null ? 1 : m[i * cols + j]));
+                }
+        }
+        return ModelFrom(config, weights, _cpu);
+    }
+
+    /// <summary>The pruned folder's masks as host arrays, by module path.</summary>
+    private sealed class MaskSet(Func<string, Tensor?> load) : IDisposable
+    {
+        private readonly Dictionary<string, float[]?> _masks = new();
+        public float[]? Get(string path)
+        {
+            if (_masks.TryGetValue(path, out var m)) return m;
+            using var t = load(path);
+            return _masks[path] = t?.ToFloatArray();
+        }
+        public int Count => _masks.Values.Count(m => m is not null);
+        public double ZeroFraction => _masks.Values.Where(m => m is not null).SelectMany(m => m!).Average(v => v == 0 ? 1.0 : 0.0);
+        public void Dispose() { }
     }
 
     [Fact]

@@ -237,6 +237,24 @@ public sealed class LoraAdapterTests : IDisposable
     }
 
     [Fact]
+    public void An_adapter_with_tensors_outside_its_target_modules_is_refused_naming_the_first()
+    {
+        var folder = Model();
+        var adapterDir = Path.Combine(_dir, "adapter-narrow-config");
+        using (var model = LlamaModel.Load(folder, _cpu))
+        using (var adapter = LoraAdapter.Attach(model, new LoraSettings { TargetModules = ["q_proj", "v_proj"] }, seed: 5))
+            adapter.Save(adapterDir, baseModel: folder);
+        // The config claims q_proj only, the weights hold v_proj too: loading would silently drop v_proj's update.
+        var configPath = Path.Combine(adapterDir, "adapter_config.json");
+        File.WriteAllText(configPath, File.ReadAllText(configPath).Replace("\"v_proj\"", "\"q_proj\"").Replace("\"q_proj\",\n    \"q_proj\"", "\"q_proj\""));
+        using var reloaded = LlamaModel.Load(folder, _cpu);
+        var e = Assert.Throws<UserInputException>(() => LoraAdapter.Load(adapterDir, reloaded));
+        Assert.StartsWith(configPath + ": target_modules [q_proj", e.Message);
+        Assert.Contains("lacks 'v_proj' of tensor 'base_model.model.model.layers.0.self_attn.v_proj.lora_", e.Message);
+        Assert.Equal(typeof(FrozenLinear), reloaded.Layers[0].Q.GetType());   // nothing was left attached
+    }
+
+    [Fact]
     public void Loading_an_adapter_for_another_shape_names_the_module_and_both_shapes()
     {
         var adapterDir = Path.Combine(_dir, "adapter-small");

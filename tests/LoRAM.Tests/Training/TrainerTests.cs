@@ -166,17 +166,26 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
-    public void Resume_refuses_a_checkpoint_made_with_other_options()
+    public void Resume_refuses_a_higher_lr_or_shorter_warmup_and_allows_the_recovery_moves()
     {
         var stream = TinyTraining.Stream();
+        var options = TinyTraining.Options(Out("opt"), 4) with { StopAfterStep = 2, CheckpointEvery = 1 };
         using (var model = TinyTraining.Model(_cpu))
-        using (var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 1), TinyTraining.Options(Out("opt"), 2)))
+        using (var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 1), options))
             trainer.Run();
-        using (var model = TinyTraining.Model(_cpu))
-        using (var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 1), TinyTraining.Options(Out("opt"), 2) with { LearningRate = 5e-3 }))
+        void Resume(TrainerOptions o)
         {
-            var e = Assert.Throws<ArgumentException>(() => trainer.ResumeFrom(TrainingCheckpoint.Latest(trainer.CheckpointsFolder)!));
-            Assert.Contains("lr", e.Message);
+            using var model = TinyTraining.Model(_cpu);
+            using var trainer = new Trainer(_cpu, TinyTraining.Trainable(model), new PackedCorpus(stream, 32, 1), o);
+            trainer.ResumeFrom(TrainingCheckpoint.Latest(trainer.CheckpointsFolder)!);
+            Assert.Equal(2, trainer.Step);
         }
+        var e = Assert.Throws<ArgumentException>(() => Resume(options with { LearningRate = 2e-2 }));
+        Assert.StartsWith("--lr is 0.02 here but 0.01 in the checkpoint ", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Resume(options with { WarmupSteps = 1 }));
+        Assert.StartsWith("--warmup is 1 here but 2 in the checkpoint ", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Resume(options with { MicroBatchSequences = 1 }));
+        Assert.StartsWith("--micro-batch is 1 here but 2 in the checkpoint ", e.Message);
+        Resume(options with { LearningRate = 5e-3, WarmupSteps = 3, CheckpointEvery = 3, LogEvery = 7, TimeLimit = TimeSpan.FromHours(1) });
     }
 }
