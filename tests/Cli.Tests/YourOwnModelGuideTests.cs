@@ -85,6 +85,9 @@ public sealed class YourOwnModelGuideTests
         // 4. align (optional): the aligned folder keeps the pruning record.
         Ok("align", "--model", P("llama-tiny-pruned"), "--data", P("calib.txt"), "--tokens", "2048", "--seq-len", "64", "--batch", "4", "--out", P("llama-tiny-aligned"));
         Assert.True(File.Exists(Path.Combine(P("llama-tiny-aligned"), "loram_pruning.json")));
+        // ... and its tokenizer: the corpus was read with it, and the aligned model tokenizes as Hugging Face does.
+        Assert.False(File.Exists(Path.Combine(P("llama-tiny-aligned"), "loram_tokenizer.json")));
+        Assert.Equal("1 6312 28709 1526", Ok("tokenize", "--model", P("llama-tiny-aligned"), "--text", "hello world").Output.Trim());
 
         // 5. train: Alpaca JSONL (template alpaca: the fixture has no chat_template), HF messages with --template, QLoRAM.
         var train = Ok("train", "--model", P("llama-tiny-pruned"), "--data", P("train.jsonl"), "--eval", P("eval.jsonl"),

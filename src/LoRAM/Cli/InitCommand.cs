@@ -30,7 +30,7 @@ internal static class InitCommand
                 DType = CommonOptions.ParseDType(parse.GetValue(dtype)!), Tokenizer = parse.GetValue(tokenizer),
                 MaxShardBytes = parse.GetValue(shard) * 1_000_000,
             };
-            var report = ConsoleProgress.Run(Console.Error, progress => ModelInit.Run(options, progress), prefix: "loram init: ");
+            var report = ConsoleProgress.Run(parse.InvocationConfiguration.Error, progress => ModelInit.Run(options, progress));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(ReportJson.Serialize(report));
             else output.WriteLine($"wrote {report.Out}: {report.Parameters:N0} parameters, {report.Bytes / 1e9:F2} GB {report.Dtype} in {string.Join(", ", report.Files)} ({report.Seconds:F1} s)");

@@ -37,7 +37,7 @@ internal static class TrainCommand
         var eval = new Option<string?>("--eval") { Description = "Held-out instruction JSONL: response perplexity every --eval-every steps." };
         var evalEvery = new Option<int>("--eval-every") { Description = "Steps between evaluations (default: at the end).", DefaultValueFactory = _ => d.EvalEvery };
         var evalItems = new Option<int>("--eval-items") { Description = "Items of --eval to score.", DefaultValueFactory = _ => d.EvalItems };
-        var ckEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0 = none).", DefaultValueFactory = _ => d.CheckpointEvery };
+        var ckEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0 = only the final one, after the last step).", DefaultValueFactory = _ => d.CheckpointEvery };
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue from the latest checkpoint in --out, exactly: every setting that changes the adapter (model and data content, " +

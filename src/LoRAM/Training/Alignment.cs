@@ -55,7 +55,8 @@ public static class Alignment
         var job = new CorpusTraining.Job("align", config, Path.GetFullPath(o.Model), (b, options) => ModelLoader.Load(o.Model, b, options))
         {
             Prepare = (model, trainer) => ProjectOntoMasks(o.Model, model, trainer),
-            WriteSideFiles = folder => CopyModelSideFiles(o.Model, folder),
+            WriteSideFiles = folder => CopyPruningFiles(o.Model, folder),
+            TokenizerFolder = o.Model,
             SelectParameters = model => Select(o, model),
             ReportWeightChange = true,
             Settings = [new RunSetting("--model (content)", ContentHash.OfModel(o.Model))],
@@ -101,10 +102,10 @@ public static class Alignment
         public void Dispose() { foreach (var m in masks) m.Dispose(); }
     }
 
-    /// <summary>The tokenizer, pruning record and masks of the source model travel with the aligned one.</summary>
-    private static void CopyModelSideFiles(string from, string to)
+    /// <summary>The pruning record and masks of the source model travel with the aligned one (its tokenizer travels
+    /// with every saved folder: <see cref="CorpusTraining.Job.TokenizerFolder"/>).</summary>
+    private static void CopyPruningFiles(string from, string to)
     {
-        ModelFolder.CopyTokenizerFiles(from, to);
         foreach (var name in new[] { PruningRecord.FileName, MaskFile.FileName })
             if (File.Exists(Path.Combine(from, name))) AtomicFile.Copy(Path.Combine(from, name), Path.Combine(to, name));
     }

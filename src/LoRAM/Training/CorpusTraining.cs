@@ -146,6 +146,9 @@ internal static class CorpusTraining
         public Action<string>? WriteSideFiles { get; init; }
         /// <summary>The weights to train (by default every parameter of the model); the others stay as loaded.</summary>
         public Func<LlamaModel, IReadOnlyList<Var>>? SelectParameters { get; init; }
+        /// <summary>The folder whose tokenizer reads the corpus and travels with the model (alignment: the pruned model's);
+        /// null for the byte tokenizer of a model pre-trained from scratch.</summary>
+        public string? TokenizerFolder { get; init; }
         /// <summary>Report ‖W − W_start‖ / ‖W_start‖ of every trained tensor.</summary>
         public bool ReportWeightChange { get; init; }
     }
@@ -155,9 +158,18 @@ internal static class CorpusTraining
         // ---- check the input before any long work ----
         a.Validate();
         var config = job.Config;
-        var tokenizer = new ByteTokenizer();
-        if (config.VocabSize < tokenizer.VocabSize)
-            throw new UserInputException($"{job.ConfigLabel}: vocab_size {config.VocabSize} is smaller than the byte tokenizer's {tokenizer.VocabSize}");
+        ITokenizer tokenizer;
+        if (job.TokenizerFolder is null)
+        {
+            tokenizer = new ByteTokenizer();
+            if (config.VocabSize < tokenizer.VocabSize)
+                throw new UserInputException($"{job.ConfigLabel}: vocab_size {config.VocabSize} is smaller than the byte tokenizer's {tokenizer.VocabSize}");
+        }
+        else
+        {
+            try { tokenizer = Tokenizers.Load(job.TokenizerFolder, config); }
+            catch (LlamaFormatException e) { throw new UserInputException(e.Message, e); }
+        }
         if (a.SeqLen > config.MaxPositionEmbeddings)
             throw new UserInputException($"--seq-len {a.SeqLen} exceeds the config's max_position_embeddings {config.MaxPositionEmbeddings}");
         if (!File.Exists(a.Data)) throw new UserInputException($"{a.Data}: no such corpus file");
@@ -205,7 +217,7 @@ internal static class CorpusTraining
         {
             Parameters = parameters,
             Forward = (tape, ids) => model.Forward(tape, ids),
-            WriteFolderFiles = folder => WriteModelFiles(config, folder),
+            WriteFolderFiles = folder => WriteModelFiles(config, folder, job.TokenizerFolder),
         };
         progress.Line(string.Create(CultureInfo.InvariantCulture,
             $"{job.Name}: {config.ParameterCount():N0} parameters ({config.NumHiddenLayers} layers, d {config.HiddenSize}, heads {config.NumAttentionHeads}/{config.NumKeyValueHeads} kv) " +
@@ -232,7 +244,7 @@ internal static class CorpusTraining
         if (summary.Completed)
         {
             model.Save(a.Out, a.SaveDType);
-            WriteModelFiles(config, a.Out, configToo: false);
+            WriteModelFiles(config, a.Out, job.TokenizerFolder, configToo: false);
             job.WriteSideFiles?.Invoke(a.Out);
         }
         Dictionary<string, OpTiming>? ops = null;
@@ -276,11 +288,13 @@ internal static class CorpusTraining
         return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
     }
 
-    /// <summary>config.json and the byte tokenizer's loram_tokenizer.json: with the weights, a loadable model folder.</summary>
-    private static void WriteModelFiles(LlamaConfig config, string folder, bool configToo = true)
+    /// <summary>config.json and the tokenizer the corpus was read with — the source folder's files, or the byte
+    /// tokenizer's loram_tokenizer.json: with the weights, a loadable model folder.</summary>
+    private static void WriteModelFiles(LlamaConfig config, string folder, string? tokenizerFolder, bool configToo = true)
     {
         if (configToo) config.Save(Path.Combine(folder, ModelFolder.Config));
-        File.WriteAllText(Path.Combine(folder, ByteTokenizer.FileName), "{\"type\": \"byte\"}\n");
+        if (tokenizerFolder is not null) ModelFolder.CopyTokenizerFiles(tokenizerFolder, folder);
+        else File.WriteAllText(Path.Combine(folder, ByteTokenizer.FileName), "{\"type\": \"byte\"}\n");
     }
 
     /// <summary>Mean next-token loss over the held-out windows (all full, so the mean of window means is the token mean).</summary>
