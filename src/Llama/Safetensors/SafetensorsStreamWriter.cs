@@ -95,41 +95,8 @@ public sealed class SafetensorsStreamWriter : IDisposable
         while (_current < Entries.Count && Entries[_current].Bytes == 0) _current++;
     }
 
-    private static byte[] Header(IReadOnlyList<Entry> entries, IReadOnlyDictionary<string, string>? metadata)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
-        {
-            w.WriteStartObject();
-            if (metadata is { Count: > 0 })
-            {
-                w.WriteStartObject("__metadata__");
-                foreach (var (k, v) in metadata) w.WriteString(k, v);
-                w.WriteEndObject();
-            }
-            long at = 0;
-            foreach (var e in entries)
-            {
-                w.WriteStartObject(e.Name);
-                w.WriteString("dtype", e.DType.SafetensorsName());
-                w.WriteStartArray("shape");
-                foreach (var d in e.Shape) w.WriteNumberValue(d);
-                w.WriteEndArray();
-                w.WriteStartArray("data_offsets");
-                w.WriteNumberValue(at);
-                w.WriteNumberValue(at + e.Bytes);
-                w.WriteEndArray();
-                w.WriteEndObject();
-                at += e.Bytes;
-            }
-            w.WriteEndObject();
-        }
-        int n = (int)ms.Length, padded = (n + 7) & ~7;
-        var bytes = new byte[padded];
-        ms.GetBuffer().AsSpan(0, n).CopyTo(bytes);
-        bytes.AsSpan(n).Fill((byte)' ');
-        return bytes;
-    }
+    private static byte[] Header(IReadOnlyList<Entry> entries, IReadOnlyDictionary<string, string>? metadata) =>
+        SafetensorsWriter.EncodeHeader(entries.Select(e => (e.Name, e.DType.SafetensorsName(), e.Shape, e.Bytes)), metadata);
 
     /// <summary>
     /// Hugging Face's sharding of <paramref name="entries"/> (in order, greedily, a tensor larger than the limit alone

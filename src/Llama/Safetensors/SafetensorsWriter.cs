@@ -61,40 +61,44 @@ public sealed class SafetensorsWriter
         });
     }
 
-    private byte[] Header(List<Item> ordered)
+    private byte[] Header(List<Item> ordered) => EncodeHeader(ordered.Select(i => (i.Name, i.DType, i.Shape, i.Bytes)), Metadata);
+
+    /// <summary>The safetensors header of <paramref name="entries"/> laid out back to back in this order: the JSON
+    /// (metadata first, then each tensor's dtype, shape and data offsets), space-padded to a multiple of 8 bytes.</summary>
+    internal static byte[] EncodeHeader(IEnumerable<(string Name, string DType, int[] Shape, long Bytes)> entries, IReadOnlyDictionary<string, string>? metadata)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
         {
             w.WriteStartObject();
-            if (Metadata.Count > 0)
+            if (metadata is { Count: > 0 })
             {
                 w.WriteStartObject("__metadata__");
-                foreach (var (k, v) in Metadata) w.WriteString(k, v);
+                foreach (var (k, v) in metadata) w.WriteString(k, v);
                 w.WriteEndObject();
             }
             long at = 0;
-            foreach (var item in ordered)
+            foreach (var (name, dtype, shape, bytes) in entries)
             {
-                w.WriteStartObject(item.Name);
-                w.WriteString("dtype", item.DType);
+                w.WriteStartObject(name);
+                w.WriteString("dtype", dtype);
                 w.WriteStartArray("shape");
-                foreach (var d in item.Shape) w.WriteNumberValue(d);
+                foreach (var d in shape) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteStartArray("data_offsets");
                 w.WriteNumberValue(at);
-                w.WriteNumberValue(at + item.Bytes);
+                w.WriteNumberValue(at + bytes);
                 w.WriteEndArray();
                 w.WriteEndObject();
-                at += item.Bytes;
+                at += bytes;
             }
             w.WriteEndObject();
         }
         int n = (int)ms.Length, padded = (n + 7) & ~7;
-        var bytes = new byte[padded];
-        ms.ToArray().CopyTo(bytes, 0);
-        bytes.AsSpan(n).Fill((byte)' ');
-        return bytes;
+        var header = new byte[padded];
+        ms.GetBuffer().AsSpan(0, n).CopyTo(header);
+        header.AsSpan(n).Fill((byte)' ');
+        return header;
     }
 
     private static void WriteTensor(Stream fs, Tensor t, ref byte[]? buffer)
