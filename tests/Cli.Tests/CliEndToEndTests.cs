@@ -9,7 +9,9 @@ namespace LoRAM.Tests.Cli;
 /// </summary>
 public sealed class CliEndToEndTests
 {
-    private static (int Code, string Stdout, string Stderr) Loram(params string[] args)
+    private static (int Code, string Stdout, string Stderr) Loram(params string[] args) => Loram(new Dictionary<string, string>(), args);
+
+    private static (int Code, string Stdout, string Stderr) Loram(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "loram.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: the test project must reference src/LoRAM");
@@ -18,6 +20,7 @@ public sealed class CliEndToEndTests
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("LORAM_DEBUG");
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -27,6 +30,30 @@ public sealed class CliEndToEndTests
             Assert.Fail($"loram {string.Join(' ', args)} did not finish in 60 s");
         }
         return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Device_and_environment_errors_are_bad_input_naming_their_source()
+    {
+        using var dir = new TempFolder();
+        string[] Data() => SmallData(dir.File($"d{Guid.NewGuid():N}"));
+        var badFlag = Loram(["eval", "--model", dir.Path, "--tokens", "x", "--device", "tpu"]);
+        Assert.Equal(2, badFlag.Code);
+        AssertOneErrorLine(badFlag.Stderr, "--device", "unknown device 'tpu'");
+        var badVariable = Loram(new Dictionary<string, string> { ["LORAM_DEVICE"] = "tpu" }, ["eval", "--model", dir.Path, "--tokens", "x"]);
+        Assert.Equal(2, badVariable.Code);
+        AssertOneErrorLine(badVariable.Stderr, "LORAM_DEVICE", "unknown device 'tpu'");
+        foreach (var threads in new[] { "abc", "0", "-2" })
+        {
+            var r = Loram(new Dictionary<string, string> { ["LORAM_THREADS"] = threads }, Data());
+            Assert.Equal(2, r.Code);
+            AssertOneErrorLine(r.Stderr, "LORAM_THREADS", $"'{threads}'");
+        }
+        // CUDA: refused in one line where no GPU is present; where one is, the command runs on it.
+        var cuda = Loram(["eval", "--model", dir.Path, "--tokens", "x", "--device", "cuda"]);
+        Assert.Equal(2, cuda.Code);
+        if (LoRAM.Tensors.Ilgpu.IlgpuBackend.CudaAvailable) AssertOneErrorLine(cuda.Stderr, "not a model folder");
+        else AssertOneErrorLine(cuda.Stderr, "--device", "no NVIDIA GPU");
     }
 
     private static string[] SmallData(string outDir) => ["data", "--out", outDir, "--corpus-chars", "2000", "--instructions", "20", "--eval-size", "5"];
