@@ -326,10 +326,11 @@ public sealed class LlamaModel : IDisposable
 
     /// <summary>
     /// Writes the model as a Hugging Face folder (config.json + model.safetensors, sharded above
-    /// <paramref name="maxShardBytes"/>), weights in their current dtypes (or <paramref name="dtype"/>), atomically per file.
+    /// <paramref name="maxShardBytes"/>), weights in their current dtypes (or <paramref name="dtype"/>, or per tensor
+    /// <paramref name="dtypeOf"/>'s answer when it has one), atomically per file.
     /// Projections must be dense (merge LoRA first; NF4 models are written by the quantizer).
     /// </summary>
-    public void Save(string folder, DType? dtype = null, string? tokenizerFrom = null, long maxShardBytes = 5L << 30)
+    public void Save(string folder, DType? dtype = null, string? tokenizerFrom = null, long maxShardBytes = 5L << 30, Func<string, DType?>? dtypeOf = null)
     {
         var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal)
         {
@@ -349,7 +350,7 @@ public sealed class LlamaModel : IDisposable
             var tensors = LlamaTensorNames.Expected(Config).Select(e =>
             {
                 var t = byName[e.Name];
-                if (dtype is DType want && want != t.DType) { t = t.Cast(want); converted.Add(t); }
+                if ((dtypeOf?.Invoke(e.Name) ?? dtype) is DType want && want != t.DType) { t = t.Cast(want); converted.Add(t); }
                 return (e.Name, t);
             }).ToList();
             Directory.CreateDirectory(folder);

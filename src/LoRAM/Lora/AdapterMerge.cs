@@ -49,8 +49,13 @@ public static class AdapterMerge
         long adapterParams = lora.ParameterCount;
         lora.MergeAndDetach();
 
+        // Every tensor is written in the dtype the original stores it in: norms are computed in F32 but a BF16
+        // checkpoint's gains stay BF16 (merged projections are already back in their stored dtype).
+        Dictionary<string, DType> stored;
+        using (var source = Llama.Safetensors.SafetensorsCheckpoint.Open(o.Model))
+            stored = source.Names.Where(n => source[n].DType is not null).ToDictionary(n => n, n => source[n].DType!.Value);
         var full = Path.GetFullPath(o.Out);
-        try { AtomicFolder.Write(full, tmp => { llama.Save(tmp, tokenizerFrom: o.Model); return 0; }, progress is null ? null : progress.Line); }
+        try { AtomicFolder.Write(full, tmp => { llama.Save(tmp, tokenizerFrom: o.Model, dtypeOf: n => stored.TryGetValue(n, out var d) ? d : null); return 0; }, progress is null ? null : progress.Line); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UserInputException($"{o.Out}: cannot write the merged model ({e.Message})", e);
