@@ -177,9 +177,17 @@ public class CpuGemmTests
         using var b = Tensor.FromSpan<ushort>(backend, RandomArray(rng, k * n).Select(BFloat16.FromSingle).ToArray(), DType.BF16, n, k);
         using var c = Tensor.Zeros(backend, m, n);
         backend.Gemm(a, false, b, true, c);   // first call grows this thread's packing buffers
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        backend.Gemm(a, false, b, true, c);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // The fewest bytes any of five calls allocated: a product that allocates allocates on every call, while the
+        // runtime's own one-off work on this thread (tiered re-compilation of a hot method) lands in one call only —
+        // seen once in a CI run as 3,200 bytes on a single call.
+        long fewest = long.MaxValue;
+        for (int i = 0; i < 5; i++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            backend.Gemm(a, false, b, true, c);
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, fewest);
     }
 
     [Fact]
