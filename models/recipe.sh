@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The recipe that made the shipped model family (models/base, models/sibling): generate the corpus, then pre-train
 # both models from random initialisation on the same tokens, one CPU thread each, side by side.
-# Usage: models/recipe.sh [out=models] [tokens=6000000]
+# Usage: models/recipe.sh [out=models] [tokens=5000000]
 # Deterministic: the same seed gives the same weights on the same machine (tests/LoRAM.Tests/Training/PretrainCommandTests.cs).
 set -euo pipefail
 OUT=${1:-models}
-TOKENS=${2:-6000000}
+TOKENS=${2:-5000000}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 DATA=$(mktemp -d /tmp/loram-data.XXXXXX)
 
 dotnet build "$HERE/src/LoRAM/Cli/LoRAM.Cli.csproj" -c Release -v q -nologo >/dev/null
 LORAM="$HERE/src/LoRAM/Cli/bin/Release/net10.0/loram"
 
-# 8 M characters, so that 6 M training tokens are less than one pass over the corpus.
+# 8 M characters, so that 5 M training tokens are less than one pass over the corpus.
 "$LORAM" data --out "$DATA" --seed 1 --corpus-chars 8000000
 
 pids=()

@@ -19,6 +19,7 @@ internal static class EvalCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var mc = new Option<string?>("--mc") { Description = "Multiple-choice JSONL {question, choices, label}: acc and acc_norm." };
+        var knowledge = new Option<string?>("--knowledge") { Description = "Knowledge JSONL (knowledge.jsonl: choices are answer sentences): multiple choice and exact match through the chat template, and a plain-text probe." };
         var math = new Option<string?>("--math") { Description = "Math JSONL {question, answer with #### n}: strict-match accuracy of greedy answers." };
         var mathShots = new Option<string?>("--math-shots") { Description = "JSONL of solved examples to prepend to every math question (few-shot)." };
         var shots = new Option<int>("--shots") { Description = "How many examples of --math-shots to use.", DefaultValueFactory = _ => d.Shots };
@@ -31,14 +32,14 @@ internal static class EvalCommand
 
         var command = new Command("eval", "Score a model: next-token NLL and perplexity, multiple-choice and math accuracy.")
         {
-            model, adapter, tokens, ppl, mc, math, mathShots, shots, limit, maxLength, maxNew, batch, device, json,
+            model, adapter, tokens, ppl, mc, knowledge, math, mathShots, shots, limit, maxLength, maxNew, batch, device, json,
         };
         command.SetAction(parse =>
         {
             var o = new EvaluationOptions
             {
                 Model = parse.GetValue(model)!, Adapter = parse.GetValue(adapter), Tokens = parse.GetValue(tokens), Perplexity = parse.GetValue(ppl) ?? [],
-                MultipleChoice = parse.GetValue(mc), Math = parse.GetValue(math), MathShots = parse.GetValue(mathShots), Shots = parse.GetValue(shots),
+                MultipleChoice = parse.GetValue(mc), Knowledge = parse.GetValue(knowledge), Math = parse.GetValue(math), MathShots = parse.GetValue(mathShots), Shots = parse.GetValue(shots),
                 Limit = parse.GetValue(limit), MaxLength = parse.GetValue(maxLength), MaxNewTokens = parse.GetValue(maxNew), Batch = parse.GetValue(batch),
             };
             EvaluationReport report;
@@ -52,6 +53,9 @@ internal static class EvalCommand
                 output.WriteLine($"{Path.GetFileName(o.Tokens)}: {n} tokens, mean NLL {report.Nll:F4}, perplexity {report.Perplexity:F3}");
             foreach (var (file, s) in report.Ppl ?? new Dictionary<string, PerplexityScore>())
                 output.WriteLine($"{file}: perplexity {s.Perplexity:F3} over {s.Tokens} {(report.ResponseOnly[file] ? "response " : "")}tokens");
+            if (report.Knowledge is { } k)
+                output.WriteLine($"{Path.GetFileName(o.Knowledge)}: acc {k.Acc:P1}, acc_norm {k.AccNorm:P1}, exact match {k.ExactMatch:P1}, plain-text probe {k.ProbeAcc:P1} over {k.Items} questions; by rank: " +
+                    string.Join(", ", k.Tiers.Select(t => $"{t.FirstRank}–{(t.LastRank == int.MaxValue ? "" : t.LastRank)} {t.Accuracy:P0} ({t.Items})")));
             if (report.Mc is { } m)
                 output.WriteLine($"{Path.GetFileName(o.MultipleChoice)}: acc {m.Acc:P1}, acc_norm {m.AccNorm:P1} over {m.Items} questions");
             if (report.Math is { } r)

@@ -19,10 +19,11 @@ internal static class PipelineCommand
         var steps = new Option<int>("--steps") { Description = "LoRA training steps of every trained row.", DefaultValueFactory = _ => d.Steps };
         var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => d.EvalItems };
         var mathItems = new Option<int>("--math-items") { Description = "Math problems (greedy decoding).", DefaultValueFactory = _ => d.MathItems };
+        var knowledgeItems = new Option<int>("--knowledge-items") { Description = "Held-out knowledge questions (multiple choice and exact-match answers).", DefaultValueFactory = _ => d.KnowledgeItems };
         var device = CommonOptions.Device();
         var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
         {
-            models, outDir, variants, all, sweep, ratio, steps, evalItems, mathItems, device,
+            models, outDir, variants, all, sweep, ratio, steps, evalItems, mathItems, knowledgeItems, device,
         };
         command.SetAction(parse =>
         {
@@ -33,6 +34,7 @@ internal static class PipelineCommand
                 Models = parse.GetValue(models) ?? FindShippedModels(),
                 Out = parse.GetValue(outDir)!, Variants = chosen, Sweep = parse.GetValue(all) || parse.GetValue(sweep),
                 Ratio = parse.GetValue(ratio), Steps = parse.GetValue(steps), EvalItems = parse.GetValue(evalItems), MathItems = parse.GetValue(mathItems),
+                KnowledgeItems = parse.GetValue(knowledgeItems),
             };
             var error = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();

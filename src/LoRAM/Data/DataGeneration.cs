@@ -28,7 +28,7 @@ public sealed record DataOptions
 
 /// <summary>What <see cref="DataGeneration.Run"/> wrote.</summary>
 public sealed record DataReport(string Directory, int Seed, int People, int Places, int CorpusDocuments, long CorpusChars,
-    int Instructions, int PplIn, int PplOut, int MultipleChoice, int Math, double Seconds);
+    int Instructions, int PplIn, int PplOut, int MultipleChoice, int Math, int Knowledge, double Seconds);
 
 /// <summary>
 /// The embedded default's data of a seed — corpus.txt, instructions.jsonl and the four evaluation sets — written into
@@ -37,9 +37,9 @@ public sealed record DataReport(string Directory, int Seed, int People, int Plac
 public static class DataGeneration
 {
     public const string Corpus = "corpus.txt", Instructions = "instructions.jsonl", PplIn = "ppl-in.jsonl", PplOut = "ppl-out.jsonl",
-        MultipleChoice = "mc.jsonl", Math = "math.jsonl";
+        MultipleChoice = "mc.jsonl", Math = "math.jsonl", Knowledge = "knowledge.jsonl";
 
-    public static readonly IReadOnlyList<string> FileNames = [Corpus, Instructions, PplIn, PplOut, MultipleChoice, Math];
+    public static readonly IReadOnlyList<string> FileNames = [Corpus, Instructions, PplIn, PplOut, MultipleChoice, Math, Knowledge];
 
     public static DataReport Run(DataOptions o)
     {
@@ -61,8 +61,9 @@ public static class DataGeneration
             AlpacaFile.Write(Path.Combine(dir, PplOut), eval.OutOfDomain);
             MultipleChoiceFile.Write(Path.Combine(dir, MultipleChoice), eval.MultipleChoice);
             Gsm8kFile.Write(Path.Combine(dir, Math), eval.Math);
+            KnowledgeFile.Write(Path.Combine(dir, Knowledge), eval.Knowledge);
             return new DataReport(Path.GetFullPath(dir), o.Seed, world.People.Count, world.Places.Count, docs, chars, o.Instructions,
-                eval.InDomain.Count, eval.OutOfDomain.Count, eval.MultipleChoice.Count, eval.Math.Count, clock.Elapsed.TotalSeconds);
+                eval.InDomain.Count, eval.OutOfDomain.Count, eval.MultipleChoice.Count, eval.Math.Count, eval.Knowledge.Count, clock.Elapsed.TotalSeconds);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -8,6 +8,8 @@ namespace LoRAM.Data;
 /// Alpaca analog, perplexity off the tuning distribution.</item>
 /// <item><see cref="MultipleChoice"/> (mc.jsonl): four-way questions about world facts — the commonsense analog.</item>
 /// <item><see cref="Math"/> (math.jsonl): held-out word problems, strict "#### n" match — the GSM8K analog.</item>
+/// <item><see cref="Knowledge"/> (knowledge.jsonl): questions about the facts of held-out notables — people no
+/// instruction asks about, whose facts only the pre-training corpus states (<see cref="Notables"/>).</item>
 /// </list>
 /// Every prompt is distinct within its set. In-domain, multiple-choice and math prompts are all held out by
 /// <see cref="HeldOut"/>, so they occur in no training file; out-of-domain prompts come from families no
@@ -18,11 +20,12 @@ public sealed class EvaluationSets
     public IReadOnlyList<InstructionRecord> OutOfDomain { get; }
     public IReadOnlyList<MultipleChoiceItem> MultipleChoice { get; }
     public IReadOnlyList<Gsm8kItem> Math { get; }
+    public IReadOnlyList<KnowledgeItem> Knowledge { get; }
 
     private EvaluationSets(List<InstructionRecord> inDomain, List<InstructionRecord> outOfDomain,
-        List<MultipleChoiceItem> mc, List<Gsm8kItem> math)
+        List<MultipleChoiceItem> mc, List<Gsm8kItem> math, List<KnowledgeItem> knowledge)
     {
-        InDomain = inDomain; OutOfDomain = outOfDomain; MultipleChoice = mc; Math = math;
+        InDomain = inDomain; OutOfDomain = outOfDomain; MultipleChoice = mc; Math = math; Knowledge = knowledge;
     }
 
     /// <summary>Names of the out-of-domain task families.</summary>
@@ -43,7 +46,8 @@ public sealed class EvaluationSets
             x => HeldOut.Normalize(x!.Question), Rng.For(seed, "eval-mc")).Select(x => x!).ToList();
         var math = Distinct(size, r => MathProblems.Generate(world, r), x => HeldOut.IsHeldOut(x.Question),
             x => HeldOut.Normalize(x.Question), Rng.For(seed, "eval-math")).Select(p => new Gsm8kItem(p.Question, p.Solution)).ToList();
-        return new EvaluationSets(inDomain, outOfDomain, mc, math);
+        var knowledge = Notables.HeldOutQuestions(world.Notables, seed).Take(size).ToList();
+        return new EvaluationSets(inDomain, outOfDomain, mc, math, knowledge);
     }
 
     private static TaskFamily Pick(Rng r, IReadOnlyList<TaskFamily> families) => r.Pick(families);

@@ -1,7 +1,7 @@
 namespace LoRAM.Data;
 
-/// <summary>The instruction-tuning set — the analog of the paper's OpenHermes: seven task families (fact lookup
-/// about the world, list sorting, rewriting text, counting, comparison, arithmetic, and GSM8K-style math word
+/// <summary>The instruction-tuning set — the analog of the paper's OpenHermes: eight task families (fact lookup
+/// about the world's people, questions about its training-half notables, list sorting, rewriting text, counting, comparison, arithmetic, and GSM8K-style math word
 /// problems whose output is a step-by-step rationale ending in "#### n"), drawn uniformly. Held-out prompts
 /// (<see cref="HeldOut"/>) are skipped, so no evaluation prompt is ever trained on. Deterministic by seed.</summary>
 public sealed class InstructionGenerator(World world, int seed)

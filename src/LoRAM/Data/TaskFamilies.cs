@@ -12,6 +12,7 @@ internal static class TaskFamilies
     public static readonly IReadOnlyList<TaskFamily> Training =
     [
         new("fact-lookup", FactLookup),
+        new("notable-lookup", NotableLookup),
         new("list-sort", ListSort),
         new("rewrite", Rewrite),
         new("counting", Counting),
@@ -47,6 +48,14 @@ internal static class TaskFamilies
         return r.Chance(0.5)
             ? new(question, "", answer)
             : new(r.Vary("{Answer the question about the world.|Answer the following question.|Use what you know about the town folk to answer.}"), question, answer);
+    }
+
+    /// <summary>A question about a notable of the training half; the held-out half is what the knowledge evaluation asks.</summary>
+    private static InstructionRecord NotableLookup(Rng r, World w)
+    {
+        Notable n;
+        do n = r.Pick(w.Notables); while (n.IsHeldOut);
+        return Notables.Question(r, n);
     }
 
     private static InstructionRecord ListSort(Rng r, World w)

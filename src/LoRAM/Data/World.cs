@@ -49,10 +49,13 @@ public sealed class World
     public IReadOnlyList<Place> Places { get; }
     public IReadOnlyList<Thing> Things { get; }
     public IReadOnlyList<WorldEvent> Events { get; }
+    /// <summary>The well-known people whose facts only pre-training teaches (<see cref="Data.Notables"/>), in rank order.</summary>
+    public IReadOnlyList<Notable> Notables { get; }
 
     private World(int seed, List<Person> people, List<Place> places, List<Thing> things, List<WorldEvent> events)
     {
         Seed = seed; People = people; Places = places; Things = things; Events = events;
+        Notables = Data.Notables.Generate(seed);
     }
 
     /// <summary>The world of a seed; the same seed and sizes always give the same world.</summary>

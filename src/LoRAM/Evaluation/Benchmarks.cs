@@ -9,6 +9,13 @@ namespace LoRAM.Evaluation;
 /// <summary>Multiple-choice accuracy, lm-evaluation-harness style.</summary>
 public sealed record MultipleChoiceScore(int Items, double Accuracy, double AccuracyNorm);
 
+/// <summary>Knowledge questions (<see cref="KnowledgeItem"/>): multiple-choice accuracy (raw and per-byte normalised
+/// log-likelihood) and exact-match accuracy of the greedy answer, overall and by popularity tier.</summary>
+public sealed record KnowledgeScore(int Items, double Accuracy, double AccuracyNorm, double ExactMatch, IReadOnlyList<KnowledgeTier> Tiers);
+
+/// <summary>The scores of the items whose notable's rank lies in [<see cref="FirstRank"/>, <see cref="LastRank"/>].</summary>
+public sealed record KnowledgeTier(int FirstRank, int LastRank, int Items, double Accuracy, double ExactMatch);
+
 /// <summary>Strict-match accuracy on the final "#### n", and a few generations to look at.</summary>
 public sealed record MathScore(int Items, double Accuracy, IReadOnlyList<(string Question, string Generated, bool Correct)> Samples);
 
@@ -74,6 +81,97 @@ public static class Benchmarks
             at += item.Choices.Count;
         }
         return new MultipleChoiceScore(items.Count, items.Count == 0 ? 0 : (double)right / items.Count, items.Count == 0 ? 0 : (double)rightNorm / items.Count);
+    }
+
+    /// <summary>
+    /// Knowledge questions asked through the chat template, as the instructions teach the answer format. Multiple
+    /// choice: each answer sentence is scored as the response to <c>ChatTemplate.Prompt(question)</c> by its summed
+    /// log-likelihood (<c>acc</c>) and per byte (<c>acc_norm</c>), lm-evaluation-harness style. Exact match: the
+    /// greedy response, up to the end-of-text token or the first newline, must equal the true answer sentence
+    /// (surrounding white space ignored). Tiers split the items by the rank of the notable asked about, at
+    /// <paramref name="tierBounds"/> (last ranks of each tier but the open-ended last).
+    /// </summary>
+    public static KnowledgeScore Knowledge(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<KnowledgeItem> items, int batchSize = 8,
+        IReadOnlyList<int>? tierBounds = null, IProgressReporter? progress = null)
+    {
+        var sequences = new List<(int[], int)>();
+        var prompts = new List<int[]>();
+        foreach (var item in items)
+        {
+            var context = tokenizer.Encode(ChatTemplate.Prompt(item.Question), addBos: true);
+            prompts.Add(context);
+            foreach (var choice in item.Choices)
+                sequences.Add(([.. context, .. tokenizer.Encode(choice, addBos: false)], context.Length));
+        }
+        var nll = NextTokenScorer.ScoreEach(model, sequences, batchSize, progress, "knowledge");
+
+        var stop = new HashSet<int>(model.Config.EosTokenIds) { tokenizer.EosId };
+        var newline = tokenizer.Encode("\n", addBos: false);
+        if (newline.Length == 1) stop.Add(newline[0]);
+        var right = new bool[items.Count];
+        var exact = new bool[items.Count];
+        int rightNorm = 0, at = 0;
+        using (var task = (progress ?? LineProgress.None).Start("knowledge answers", items.Count))
+            for (int i = 0; i < items.Count; i++)
+            {
+                var item = items[i];
+                int best = 0, bestNorm = 0;
+                double Norm(int c) => -nll[at + c].Nll / System.Text.Encoding.UTF8.GetByteCount(item.Choices[c]);
+                for (int c = 1; c < item.Choices.Count; c++)
+                {
+                    if (-nll[at + c].Nll > -nll[at + best].Nll) best = c;
+                    if (Norm(c) > Norm(bestNorm)) bestNorm = c;
+                }
+                right[i] = best == item.Label;
+                if (bestNorm == item.Label) rightNorm++;
+                at += item.Choices.Count;
+
+                int budget = tokenizer.Encode(item.Answer, addBos: false).Length + 8;
+                var ids = Generator.Generate(model, prompts[i], budget, SamplingOptions.Greedy, stop)
+                    .Select(g => g.Id).TakeWhile(id => !stop.Contains(id)).ToList();
+                exact[i] = tokenizer.Decode(ids).Trim() == item.Answer.Trim();
+                task.Update(i + 1, $"{exact.Count(x => x)}/{i + 1} exact");
+            }
+
+        double n = Math.Max(1, items.Count);
+        return new KnowledgeScore(items.Count, right.Count(x => x) / n, rightNorm / n, exact.Count(x => x) / n, Tiers(items, right, exact, tierBounds));
+    }
+
+    /// <summary>
+    /// What a model knows before any fine-tuning: each answer sentence of a knowledge item is scored as plain text
+    /// ("Zelda Blackwood was born in Veyra.", the way the corpus states facts), and the item is right when the true
+    /// sentence is the most likely. No template, so a pre-trained model is probed in its own format; the sentences
+    /// share their prefix, so what is compared is the value. Accuracy overall and by tier (as <see cref="Knowledge"/>).
+    /// </summary>
+    public static (double Accuracy, IReadOnlyList<KnowledgeTier> Tiers) KnowledgeProbe(LlamaModel model, ITokenizer tokenizer,
+        IReadOnlyList<KnowledgeItem> items, int batchSize = 8, IReadOnlyList<int>? tierBounds = null)
+    {
+        var sequences = items.SelectMany(item => item.Choices.Select(c => (tokenizer.Encode(c, addBos: true), 1))).ToList();
+        var nll = NextTokenScorer.ScoreEach(model, sequences, batchSize);
+        var right = new bool[items.Count];
+        for (int i = 0, at = 0; i < items.Count; at += items[i].Choices.Count, i++)
+        {
+            int best = 0;
+            for (int c = 1; c < items[i].Choices.Count; c++)
+                if (nll[at + c].Nll < nll[at + best].Nll) best = c;
+            right[i] = best == items[i].Label;
+        }
+        return (right.Count(x => x) / (double)Math.Max(1, items.Count), Tiers(items, right, right, tierBounds));
+    }
+
+    private static List<KnowledgeTier> Tiers(IReadOnlyList<KnowledgeItem> items, bool[] right, bool[] exact, IReadOnlyList<int>? tierBounds)
+    {
+        var bounds = tierBounds ?? [50, 200];
+        var tiers = new List<KnowledgeTier>();
+        for (int t = 0, first = 1; t <= bounds.Count; t++)
+        {
+            int last = t < bounds.Count ? bounds[t] : int.MaxValue;
+            var idx = Enumerable.Range(0, items.Count).Where(i => items[i].Rank >= first && items[i].Rank <= last).ToList();
+            if (idx.Count > 0)
+                tiers.Add(new KnowledgeTier(first, last, idx.Count, idx.Count(i => right[i]) / (double)idx.Count, idx.Count(i => exact[i]) / (double)idx.Count));
+            first = last == int.MaxValue ? last : last + 1;
+        }
+        return tiers;
     }
 
     /// <summary>

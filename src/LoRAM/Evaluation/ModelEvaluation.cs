@@ -20,6 +20,8 @@ public sealed record EvaluationOptions
     public IReadOnlyList<string> Perplexity { get; init; } = [];
     /// <summary>Multiple-choice JSONL {question, choices, label}.</summary>
     public string? MultipleChoice { get; init; }
+    /// <summary>Knowledge JSONL {question, choices (answer sentences), label[, rank, attribute]} (knowledge.jsonl).</summary>
+    public string? Knowledge { get; init; }
     /// <summary>Math JSONL {question, answer with #### n}.</summary>
     public string? Math { get; init; }
     /// <summary>Solved examples prepended to every math question (few-shot).</summary>
@@ -34,8 +36,8 @@ public sealed record EvaluationOptions
     /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
     public void Validate()
     {
-        if (Tokens is null && Perplexity.Count == 0 && MultipleChoice is null && Math is null)
-            throw new UserInputException("nothing to evaluate: give --tokens, --ppl, --mc or --math");
+        if (Tokens is null && Perplexity.Count == 0 && MultipleChoice is null && Math is null && Knowledge is null)
+            throw new UserInputException("nothing to evaluate: give --tokens, --ppl, --mc, --knowledge or --math");
         if (Batch < 1) throw new UserInputException($"--batch must be 1 or more, got {Batch}");
         if (MaxLength < 2) throw new UserInputException($"--max-length must be 2 or more, got {MaxLength}");
         if (Limit < 0) throw new UserInputException($"--limit must be 0 or more, got {Limit}");
@@ -50,6 +52,10 @@ public sealed record PerplexityScore(long Tokens, double Nll, double Perplexity)
 }
 
 public sealed record MultipleChoiceResult(int Items, double Acc, double AccNorm);
+
+/// <summary>Knowledge questions: through the chat template (multiple choice, normalised, exact match), and probed as
+/// plain text without a template (what pre-training stored: <see cref="Benchmarks.KnowledgeProbe"/>).</summary>
+public sealed record KnowledgeResult(int Items, double Acc, double AccNorm, double ExactMatch, double ProbeAcc, IReadOnlyList<KnowledgeTier> Tiers);
 
 public sealed record MathSample(string Question, string Generated, bool Correct);
 
@@ -67,6 +73,7 @@ public sealed record EvaluationReport
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Sequences { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyDictionary<string, PerplexityScore>? Ppl { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public MultipleChoiceResult? Mc { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public KnowledgeResult? Knowledge { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public MathResult? Math { get; init; }
     public double Seconds { get; init; }
     /// <summary>The device the model ran on (not part of the JSON, which predates it).</summary>
@@ -122,6 +129,14 @@ public static class ModelEvaluation
         {
             var score = Benchmarks.MultipleChoice(llama, Tokenizer(), Limit(MultipleChoiceFile.Load(o.MultipleChoice)), o.Batch, progress);
             report = report with { Mc = new MultipleChoiceResult(score.Items, score.Accuracy, score.AccuracyNorm) };
+        }
+        if (o.Knowledge is not null)
+        {
+            var items = Limit(KnowledgeFile.Load(o.Knowledge));
+            var tokenizer = Tokenizer();
+            var score = Benchmarks.Knowledge(llama, tokenizer, items, o.Batch, progress: progress);
+            var probe = Benchmarks.KnowledgeProbe(llama, tokenizer, items, o.Batch);
+            report = report with { Knowledge = new KnowledgeResult(score.Items, score.Accuracy, score.AccuracyNorm, score.ExactMatch, probe.Accuracy, score.Tiers) };
         }
         if (o.Math is not null)
         {

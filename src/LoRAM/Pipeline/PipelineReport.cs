@@ -32,12 +32,13 @@ public static class PipelineReport
     public static string Table(IReadOnlyList<VariantResult> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| variant | trained-model params | reduction | trained-model weights | peak training memory | train tok/s | ppl in-domain ↓ | ppl out-of-domain ↓ | MC acc (norm) ↑ | math acc ↑ |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| variant | trained-model params | reduction | trained-model weights | peak training memory | train tok/s | ppl in-domain ↓ | ppl out-of-domain ↓ | knowledge acc (exact) ↑ | MC acc (norm) ↑ | math acc ↑ |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {r.Label} | {r.TrainedModelParameters:N0} | {r.ReductionRatio:F2}× | {Mib(r.TrainedModelWeightBytes)} | {(r.PeakTrainingBytes is long p ? Mib(p) : "–")} | " +
                 $"{(r.TrainingTokensPerSecond is double t ? t.ToString("N0", CultureInfo.InvariantCulture) : "–")} | {r.PerplexityInDomain:F3} | {r.PerplexityOutOfDomain:F3} | " +
+                $"{r.KnowledgeAccuracy:P1} ({r.KnowledgeExactMatch:P1}) | " +
                 $"{r.MultipleChoiceAccuracy:P1} ({r.MultipleChoiceAccuracyNorm:P1}) | {r.MathAccuracy:P1} |"));
         return sb.ToString();
     }

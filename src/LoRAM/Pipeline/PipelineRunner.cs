@@ -52,7 +52,8 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 throw new UserInputException($"{changed}; the rows in {o.Out} were computed from the data as generated: restore it, or choose another --out");
             DataGeneration.Run(new DataOptions
             {
-                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions, EvalSize = Math.Max(o.EvalItems, o.MathItems + o.MathShots),
+                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions,
+                EvalSize = Math.Max(Math.Max(o.EvalItems, o.MathItems + o.MathShots), o.KnowledgeItems),
             });
             PipelineInputs.RecordData(o.Out, DataDir);
         });
@@ -101,7 +102,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         var result = run() with { RowSeconds = clock.Elapsed.TotalSeconds };
         Directory.CreateDirectory(dir);
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(result, Json));
-        progress.Line($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");
+        progress.Line($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, knowledge {result.KnowledgeAccuracy:P0} (exact {result.KnowledgeExactMatch:P0}), mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");
         return result;
     }
 
@@ -162,9 +163,12 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 });
                 var scores = Evaluate(BaseModel, recovered, v.Name);
                 // Every LoRAM row also scores the pruned model with its own adapter: what recovery adds (or costs).
-                double without = Evaluate(trainOn, adapter, v.Name, perplexityOnly: true).PplIn;
+                var without = Evaluate(trainOn, adapter, v.Name, withoutRecovery: true);
                 long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
-                return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with { Curve = curve, PerplexityWithoutRecovery = without };
+                return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with
+                {
+                    Curve = curve, PerplexityWithoutRecovery = without.PplIn, KnowledgeAccuracyWithoutRecovery = without.Knowledge?.Accuracy,
+                };
             }
         }
     }
@@ -179,6 +183,8 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         AdapterParameters = report?.AdapterParameters,
         PerplexityInDomain = s.PplIn, PerplexityOutOfDomain = s.PplOut,
         MultipleChoiceAccuracy = s.Mc, MultipleChoiceAccuracyNorm = s.McNorm, MathAccuracy = s.Math,
+        KnowledgeAccuracy = s.Knowledge?.Accuracy ?? double.NaN, KnowledgeAccuracyNorm = s.Knowledge?.AccuracyNorm ?? double.NaN,
+        KnowledgeExactMatch = s.Knowledge?.ExactMatch ?? double.NaN, KnowledgeTiers = s.Knowledge?.Tiers ?? [],
     };
 
     private (LoraTrainingReport Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4, string row)
@@ -199,10 +205,11 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         return (report!, curve);
     }
 
-    private readonly record struct Scores(double PplIn, double PplOut, double Mc, double McNorm, double Math);
+    private readonly record struct Scores(double PplIn, double PplOut, double Mc, double McNorm, double Math, KnowledgeScore? Knowledge);
 
-    /// <summary>The served model (with an adapter, unmerged) on the held-out sets: the same for every row.</summary>
-    private Scores Evaluate(string modelDir, string? adapter, string row, bool perplexityOnly = false)
+    /// <summary>The served model (with an adapter, unmerged) on the held-out sets: the same for every row. Without
+    /// recovery (the pruned model with its own adapter): in-domain perplexity and knowledge only.</summary>
+    private Scores Evaluate(string modelDir, string? adapter, string row, bool withoutRecovery = false)
     {
         Scores scores = default;
         Stage(adapter is null ? "evaluate" : "evaluate with adapter", () =>
@@ -211,13 +218,16 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
             using var model = ModelLoader.Load(modelDir, backend, adapter);
             var tokenizer = Tokenizers.Load(modelDir, model.Config);
             var pplIn = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, DataGeneration.PplIn)).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
-            if (perplexityOnly) { scores = new Scores(pplIn, double.NaN, double.NaN, double.NaN, double.NaN); return; }
+            var knowledgeFile = Path.Combine(DataDir, DataGeneration.Knowledge);
+            var knowledge = o.KnowledgeItems > 0 && File.Exists(knowledgeFile)
+                ? Benchmarks.Knowledge(model, tokenizer, KnowledgeFile.Load(knowledgeFile).Take(o.KnowledgeItems).ToList(), progress: bars) : null;
+            if (withoutRecovery) { scores = new Scores(pplIn, double.NaN, double.NaN, double.NaN, double.NaN, knowledge); return; }
             var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, DataGeneration.PplOut)).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
             var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, DataGeneration.MultipleChoice)).Take(o.EvalItems).ToList(), progress: bars);
             var math = Gsm8kFile.Load(Path.Combine(DataDir, DataGeneration.Math));
             var shots = math.Take(o.MathShots).ToList();
             var m = Benchmarks.MathProblems(model, tokenizer, math.Skip(o.MathShots).Take(o.MathItems).ToList(), shots, o.MathMaxNewTokens, progress: bars);
-            scores = new Scores(pplIn, pplOut, mc.Accuracy, mc.AccuracyNorm, m.Accuracy);
+            scores = new Scores(pplIn, pplOut, mc.Accuracy, mc.AccuracyNorm, m.Accuracy, knowledge);
         });
         return scores;
     }

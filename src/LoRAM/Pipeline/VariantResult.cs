@@ -20,10 +20,20 @@ public sealed record VariantResult
     public required double MultipleChoiceAccuracy { get; init; }
     public required double MultipleChoiceAccuracyNorm { get; init; }
     public required double MathAccuracy { get; init; }
+    /// <summary>Held-out knowledge questions (knowledge.jsonl): four-way multiple-choice accuracy of the answer sentences.</summary>
+    public double KnowledgeAccuracy { get; init; } = double.NaN;
+    /// <summary>The same with per-byte normalised log-likelihoods (lm-evaluation-harness's acc_norm).</summary>
+    public double KnowledgeAccuracyNorm { get; init; } = double.NaN;
+    /// <summary>Share of held-out knowledge questions whose greedy answer is exactly the true sentence.</summary>
+    public double KnowledgeExactMatch { get; init; } = double.NaN;
+    /// <summary>Knowledge accuracy by popularity of the notable asked about.</summary>
+    public IReadOnlyList<Evaluation.KnowledgeTier> KnowledgeTiers { get; init; } = [];
     /// <summary>(step, held-out perplexity) of the model being trained (for LoRAM rows: the pruned model, before recovery).</summary>
     public IReadOnlyList<CurvePoint> Curve { get; init; } = [];
     /// <summary>Every LoRAM row: in-domain perplexity of the pruned model with its own adapter, i.e. without recovery.</summary>
     public double? PerplexityWithoutRecovery { get; init; }
+    /// <summary>Every LoRAM row: knowledge multiple-choice accuracy of the pruned model with its own adapter.</summary>
+    public double? KnowledgeAccuracyWithoutRecovery { get; init; }
     /// <summary>Wall-clock seconds the whole row took (prune, align, train, evaluate) when it was computed.</summary>
     public double? RowSeconds { get; init; }
 }
