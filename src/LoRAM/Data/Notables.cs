@@ -213,22 +213,36 @@ public static class Notables
         return new InstructionRecord(a.Question(n), "", a.Answer(n, a.Of(n)));
     }
 
+    /// <summary>Last ranks of the popularity tiers (1–50, 51–200, 201–800): three ranges of about equal width in log
+    /// rank, from facts stated hundreds of times to facts stated two or three times.</summary>
+    public static readonly IReadOnlyList<int> TierBounds = [50, 200];
+
     /// <summary>Every question about every held-out notable as a four-way multiple choice item whose choices are
-    /// the answer sentence with the true value and three other values of the attribute, in random order: any prefix
-    /// is a uniform sample of held-out notables and attributes, so it spans the popularity range.</summary>
+    /// the answer sentence with the true value and three other values of the attribute. Each tier's questions are
+    /// shuffled and the tiers taken in turn, so any prefix holds the tiers in equal parts — log-uniform over
+    /// popularity, rather than nine tenths from the rarely mentioned tail a uniform draw of notables would give.</summary>
     public static IEnumerable<KnowledgeItem> HeldOutQuestions(IReadOnlyList<Notable> notables, int seed)
     {
         var r = Rng.For(seed, "knowledge");
-        var heldOut = notables.Where(n => n.IsHeldOut).ToList();
-        var order = heldOut.SelectMany(n => Attributes.Select(a => (n, a))).ToList();
-        r.Shuffle(order);
-        foreach (var (n, a) in order)
+        var tiers = new List<List<(Notable N, NotableAttribute A)>>();
+        for (int t = 0, first = 1; t <= TierBounds.Count; t++)
         {
-            string truth = a.Of(n);
-            var values = r.Sample(a.Values.Where(v => v != truth).ToList(), 3);
-            values.Insert(r.Next(4), truth);
-            yield return new KnowledgeItem(a.Question(n), values.Select(v => a.Answer(n, v)).ToList(), values.IndexOf(truth), n.Rank, a.Key);
+            int last = t < TierBounds.Count ? TierBounds[t] : int.MaxValue;
+            var tier = notables.Where(n => n.IsHeldOut && n.Rank >= first && n.Rank <= last).SelectMany(n => Attributes.Select(a => (n, a))).ToList();
+            r.Shuffle(tier);
+            tiers.Add(tier);
+            if (t < TierBounds.Count) first = last + 1;
         }
+        for (int i = 0; tiers.Any(t => i < t.Count); i++)
+            foreach (var tier in tiers)
+            {
+                if (i >= tier.Count) continue;
+                var (n, a) = tier[i];
+                string truth = a.Of(n);
+                var values = r.Sample(a.Values.Where(v => v != truth).ToList(), 3);
+                values.Insert(r.Next(4), truth);
+                yield return new KnowledgeItem(a.Question(n), values.Select(v => a.Answer(n, v)).ToList(), values.IndexOf(truth), n.Rank, a.Key);
+            }
     }
 
     private static string Capital(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];

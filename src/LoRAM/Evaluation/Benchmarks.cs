@@ -161,7 +161,7 @@ public static class Benchmarks
 
     private static List<KnowledgeTier> Tiers(IReadOnlyList<KnowledgeItem> items, bool[] right, bool[] exact, IReadOnlyList<int>? tierBounds)
     {
-        var bounds = tierBounds ?? [50, 200];
+        var bounds = tierBounds ?? Notables.TierBounds;
         var tiers = new List<KnowledgeTier>();
         for (int t = 0, first = 1; t <= bounds.Count; t++)
         {

@@ -48,9 +48,9 @@ public sealed class NotablesTests
             Assert.Equal(attribute.Answer(n, attribute.Of(n)), item.Answer);          // the label is the true fact
             Assert.Equal(4, item.Choices.Distinct().Count());
         }
-        // A uniform sample of held-out notables: the tail is there, and so is the head.
-        Assert.Contains(items, i => i.Rank <= 40);
-        Assert.Contains(items, i => i.Rank > 400);
+        // Log-uniform over popularity: the three tiers in equal parts in any prefix (here 67/67/66 of 200).
+        Assert.Equal([67, 67, 66], new[] { items.Count(i => i.Rank <= 50), items.Count(i => i.Rank is > 50 and <= 200), items.Count(i => i.Rank > 200) });
+        Assert.Equal(Notables.Count / 2 * 4, Notables.HeldOutQuestions(World1.Notables, 1).Count());   // all of them, once
     }
 
     [Fact]
