@@ -46,4 +46,35 @@ public sealed class AlignmentTests : IDisposable
             Assert.Contains(Enumerable.Range(0, w1.Length), i => mask.Kept[i] && w1[i] != w0[i]);
         }
     }
+
+    /// <summary>The command's defaults are the options record's (the official script's recipe), and the earlier recipe
+    /// is a set of flags: every weight, lr 5e-4 decaying to 0.1 × lr, weight decay 0.1, 5 % warm-up.</summary>
+    [Fact]
+    public void The_defaults_follow_the_official_script_and_the_old_recipe_is_flags_away()
+    {
+        var src = Path.Combine(_dir.Path, "model");
+        TinyLlama.Write(src, new TinyLlamaOptions { Layers = 3, Hidden = 32, Intermediate = 64 });
+        var pruned = Path.Combine(_dir.Path, "pruned");
+        using (var cpu = new CpuBackend(1))
+            ModelPruner.Run(new PruneOptions { Model = src, Out = pruned, Method = PruningMethod.Rand, Ratio = 0.5, KeepFirst = 1, KeepLast = 1 }, cpu);
+        var corpus = Path.Combine(_dir.Path, "corpus.txt");
+        PlainTextCorpus.Write(corpus, new CorpusGenerator(World.Generate(2), 2).Documents(20_000));
+        System.Text.Json.JsonElement Align(string name, params string[] flags)
+        {
+            var (code, output, error) = InProcessCli.Run(AlignCommand.Create(), ["align", "--model", pruned, "--data", corpus, "--tokens", "4096",
+                "--out", Path.Combine(_dir.Path, name), "--seq-len", "32", "--batch", "4", "--eval-sequences", "0", "--json", .. flags]);
+            Assert.True(code == 0, error);
+            return System.Text.Json.JsonDocument.Parse(output).RootElement;
+        }
+
+        var official = Align("official");                                        // 32 steps
+        Assert.Equal(2e-3 / 6, official.GetProperty("lr").GetDouble(), 12);
+        Assert.Equal(2, official.GetProperty("warmup").GetInt32());              // 32 / 16
+        Assert.False(official.GetProperty("weight_change").TryGetProperty("lm_head.weight", out _));
+
+        var old = Align("old", "--weights", "all", "--lr", "5e-4", "--min-lr-ratio", "0.1", "--weight-decay", "0.1", "--warmup", "1");
+        Assert.Equal(5e-4, old.GetProperty("lr").GetDouble(), 12);
+        Assert.Equal(1, old.GetProperty("warmup").GetInt32());                   // 32 / 20
+        Assert.True(old.GetProperty("weight_change").GetProperty("lm_head.weight").GetDouble() > 0);
+    }
 }
