@@ -20,10 +20,15 @@ internal static class PipelineCommand
         var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => d.EvalItems };
         var mathItems = new Option<int>("--math-items") { Description = "Math problems (greedy decoding).", DefaultValueFactory = _ => d.MathItems };
         var knowledgeItems = new Option<int>("--knowledge-items") { Description = "Held-out knowledge questions (multiple choice and exact-match answers).", DefaultValueFactory = _ => d.KnowledgeItems };
+        var skip = new Option<long>("--corpus-skip-chars")
+        {
+            Description = "The corpus (calibration, alignment) starts after the first N characters of the generated stream; default: what the shipped models were pre-trained on, so alignment reads unseen text (0: from the start).",
+            DefaultValueFactory = _ => d.CorpusSkipChars,
+        };
         var device = CommonOptions.Device();
         var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
         {
-            models, outDir, variants, all, sweep, ratio, steps, evalItems, mathItems, knowledgeItems, device,
+            models, outDir, variants, all, sweep, ratio, steps, evalItems, mathItems, knowledgeItems, skip, device,
         };
         command.SetAction(parse =>
         {
@@ -35,6 +40,7 @@ internal static class PipelineCommand
                 Out = parse.GetValue(outDir)!, Variants = chosen, Sweep = parse.GetValue(all) || parse.GetValue(sweep),
                 Ratio = parse.GetValue(ratio), Steps = parse.GetValue(steps), EvalItems = parse.GetValue(evalItems), MathItems = parse.GetValue(mathItems),
                 KnowledgeItems = parse.GetValue(knowledgeItems),
+                CorpusSkipChars = parse.GetValue(skip),
             };
             var error = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();

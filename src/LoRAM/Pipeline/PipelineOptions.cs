@@ -28,6 +28,11 @@ public sealed record PipelineOptions
     public long AlignTokens { get; init; } = 131_072;
     public int Instructions { get; init; } = 2_000;
     public long CorpusChars { get; init; } = 400_000;
+    /// <summary>The pipeline's corpus (pruning calibration and alignment text) starts after the documents of the data
+    /// stream's first N characters. Default: the characters the shipped family was pre-trained on (models/recipe.sh, seed
+    /// 1 as <see cref="Seed"/>), so that alignment reads general text the base has not seen, as the paper's does. 0: from
+    /// the start of the stream — the base's own pre-training text (the pipeline before this option).</summary>
+    public long CorpusSkipChars { get; init; } = Defaults.DefaultModels.PretrainingCorpusChars;
     public int EvalItems { get; init; } = 100;
     public int MathItems { get; init; } = 40;
     /// <summary>Held-out knowledge questions scored per row (multiple choice and exact match).</summary>
@@ -49,7 +54,7 @@ public sealed record PipelineOptions
         foreach (var r in SweepRatios)
             if (!(r > 0 && r < 1)) throw new UserInputException($"sweep ratios must be in (0, 1), got {r}");
         if (Batch < 1 || MicroBatch < 1 || Batch % MicroBatch != 0) throw new UserInputException($"micro-batch {MicroBatch} must divide batch {Batch}");
-        if (SeqLen < 8 || Rank < 1 || EvalEvery < 0 || CurveItems < 1 || AlignTokens < 0 || Instructions < 1 || CorpusChars < 0
+        if (SeqLen < 8 || Rank < 1 || EvalEvery < 0 || CurveItems < 1 || AlignTokens < 0 || Instructions < 1 || CorpusChars < 0 || CorpusSkipChars < 0
             || MathShots < 0 || MathMaxNewTokens < 1 || CalibrationSamples < 1 || KeepFirst < 0 || KeepLast < 0)
             throw new UserInputException("pipeline settings out of range (seq-len ≥ 8, rank ≥ 1, counts ≥ 1, intervals ≥ 0)");
     }

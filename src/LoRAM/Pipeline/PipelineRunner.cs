@@ -52,7 +52,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 throw new UserInputException($"{changed}; the rows in {o.Out} were computed from the data as generated: restore it, or choose another --out");
             DataGeneration.Run(new DataOptions
             {
-                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions,
+                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, CorpusSkipChars = o.CorpusSkipChars, Instructions = o.Instructions,
                 EvalSize = Math.Max(Math.Max(o.EvalItems, o.MathItems + o.MathShots), o.KnowledgeItems),
             });
             PipelineInputs.RecordData(o.Out, DataDir);
