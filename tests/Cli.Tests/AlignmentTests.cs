@@ -68,7 +68,7 @@ public sealed class AlignmentTests : IDisposable
         }
 
         var official = Align("official");                                        // 32 steps
-        Assert.Equal(2e-3 / 6, official.GetProperty("lr").GetDouble(), 12);
+        Assert.Equal(3.33e-4, official.GetProperty("lr").GetDouble(), 12);
         Assert.Equal(2, official.GetProperty("warmup").GetInt32());              // 32 / 16
         Assert.False(official.GetProperty("weight_change").TryGetProperty("lm_head.weight", out _));
 

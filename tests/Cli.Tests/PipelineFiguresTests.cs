@@ -33,7 +33,7 @@ public sealed class PipelineFiguresTests : IDisposable
         plot.GetPlottables().OfType<ScottPlot.Plottables.HorizontalLine>().Select(h => (h.LegendText, h.Y)).ToList();
 
     [Fact]
-    public void Draws_the_step_curve_and_the_ratio_sweep_as_png_files()
+    public void Draws_the_step_curve_the_ratio_sweep_and_the_alignment_steps_as_png_files()
     {
         var rows = new[] { Row("base", 1), Row("base-lora", 1, new CurvePoint(1, 9), new CurvePoint(2, 6)) };
         var sweep = new[] { Row("sweep-0.25", 1.2), Row("sweep-0.5", 1.5) };

@@ -23,8 +23,8 @@ internal static class PipelineCommand
         var knowledgeItems = new Option<int>("--knowledge-items") { Description = "Held-out knowledge questions (multiple choice and exact-match answers).", DefaultValueFactory = _ => d.KnowledgeItems };
         var alignSteps = new Option<string?>("--align-steps")
         {
-            Description = "Also LoRAM-Stru aligned for each of these step counts, e.g. 0,20,40,80 (0 = unaligned; 2,048 tokens a step), with and " +
-                "without recovery: the paper's Fig. 5 (fig5_alignment_steps.png).",
+            Description = string.Create(CultureInfo.InvariantCulture, $"Also LoRAM-Stru aligned for each of these step counts, e.g. 0,20,40,80 (0 = unaligned; " +
+                $"{PipelineRunner.AlignTokensPerStep:N0} tokens a step), with and without recovery: the paper's Fig. 5 ({PipelineFigures.AlignmentStepsFigure})."),
         };
         var skip = new Option<long>("--corpus-skip-chars")
         {

@@ -93,8 +93,10 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
     /// The paper's Fig. 5: LoRAM-Stru at the rows' ratio, aligned for each step count of
     /// <see cref="PipelineOptions.AlignStepsSweep"/> before LoRA trains on it, each point evaluated with and without
     /// recovery. Every point is a row of its own (OUT/align-sweep/STEPS/, cached and resumed like the others) and a full
-    /// alignment run of that many steps with the default recipe (warm-up and cosine decay fit to its length); 0 is the
-    /// unaligned model, the same computation as the loram-stru row.
+    /// alignment run of that many steps with the default recipe (warm-up and cosine decay fit to its length), what a
+    /// publisher with that budget would run; 0 is the unaligned model, the same computation as the loram-stru row. (The
+    /// official script saves a checkpoint every 200 steps of one 1,600-step run, so the paper's points may be checkpoints
+    /// of one schedule, taken before its learning rate has decayed.)
     /// </summary>
     private List<VariantResult> AlignStepsSweep(IProgressTask task, int done, int total)
     {

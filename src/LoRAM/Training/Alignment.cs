@@ -30,7 +30,7 @@ public enum AlignedWeights
 /// <item>learning rate: the official one relative to the model's own pre-training peak. 5e-5 is 1/6 of LLaMA-2-13B's
 /// (and 7B's) pre-training peak of 3e-4 (Touvron et al. 2023, Table 1), the paper's main base model; 1/6 of our
 /// pre-training peak, 2e-3 (<see cref="CorpusTrainingOptions.PretrainingLearningRate"/>, the shipped family's), is
-/// 3.3e-4. The absolute 5e-5 would be the wrong transfer: a byte-level model of a few million parameters trains at a
+/// 3.33e-4. The absolute 5e-5 would be the wrong transfer: a byte-level model of a few million parameters trains at a
 /// peak lr ~7× a 13B's, and continual pre-training is gentle relative to that peak, not in absolute terms. Batch size
 /// is not rescaled (the official batch is 1/64 of LLaMA-2's 4 M-token pre-training batch; the pipeline's, 8 × 256, is
 /// half of our pre-training's 16 × 256), nor is AdamW's β2 (torch's 0.999 there, LLaMA's 0.95 here).</item>
@@ -51,7 +51,8 @@ public sealed record AlignmentOptions : CorpusTrainingOptions
 
     public AlignmentOptions()
     {
-        LearningRate = PretrainingLearningRate * (OfficialLearningRate / Llama2PretrainingLearningRate);
+        // 2e-3 × 5e-5 / 3e-4 = 3.33e-4, to three figures (what the help and the logs show).
+        LearningRate = Math.Round(PretrainingLearningRate * (OfficialLearningRate / Llama2PretrainingLearningRate), 6);
         MinLrRatio = 0;
         WarmupFraction = 100.0 / 1600;
         WeightDecay = 0;

@@ -169,7 +169,7 @@ public sealed class PipelineTests : IDisposable
         using (var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(o.Out, "align-sweep", "2", "aligned", "report.json"))))
         {
             Assert.Equal(2, report.RootElement.GetProperty("steps").GetInt32());
-            Assert.Equal(2e-3 / 6, report.RootElement.GetProperty("lr").GetDouble(), 12);
+            Assert.Equal(3.33e-4, report.RootElement.GetProperty("lr").GetDouble(), 12);
             Assert.False(report.RootElement.GetProperty("weight_change").TryGetProperty("lm_head.weight", out _));
         }
         var generator = new LoRAM.Data.CorpusGenerator(LoRAM.Data.World.Generate(o.Seed), o.Seed);
