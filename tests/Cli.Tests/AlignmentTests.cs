@@ -14,8 +14,8 @@ public sealed class AlignmentTests : IDisposable
     private readonly TempFolder _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    [Fact]
-    public void Aligning_an_unstructured_pruned_model_lowers_its_loss_keeps_it_pruned_and_carries_the_record()
+    /// <summary>A tiny model pruned unstructured (50 %), and a general corpus to align it on.</summary>
+    private (string Pruned, string Corpus) UnstructuredPrunedModel()
     {
         var src = Path.Combine(_dir.Path, "model");
         TinyLlama.Write(src, new TinyLlamaOptions { Layers = 2, Hidden = 64, Intermediate = 128 });
@@ -24,6 +24,13 @@ public sealed class AlignmentTests : IDisposable
             ModelPruner.Run(new PruneOptions { Model = src, Out = pruned, Method = PruningMethod.Unst, Ratio = 0.5, Samples = 4, SeqLen = 24 }, cpu);
         var corpus = Path.Combine(_dir.Path, "corpus.txt");
         PlainTextCorpus.Write(corpus, new CorpusGenerator(World.Generate(2), 2).Documents(40_000));
+        return (pruned, corpus);
+    }
+
+    [Fact]
+    public void Aligning_an_unstructured_pruned_model_lowers_its_loss_keeps_it_pruned_and_carries_the_record()
+    {
+        var (pruned, corpus) = UnstructuredPrunedModel();
 
         var aligned = Path.Combine(_dir.Path, "aligned");
         var (code, output, _) = InProcessCli.Run(AlignCommand.Create(), "align", "--model", pruned, "--data", corpus, "--tokens", "8192",
@@ -52,13 +59,7 @@ public sealed class AlignmentTests : IDisposable
     [Fact]
     public void The_defaults_follow_the_official_script_and_the_old_recipe_is_flags_away()
     {
-        var src = Path.Combine(_dir.Path, "model");
-        TinyLlama.Write(src, new TinyLlamaOptions { Layers = 3, Hidden = 32, Intermediate = 64 });
-        var pruned = Path.Combine(_dir.Path, "pruned");
-        using (var cpu = new CpuBackend(1))
-            ModelPruner.Run(new PruneOptions { Model = src, Out = pruned, Method = PruningMethod.Rand, Ratio = 0.5, KeepFirst = 1, KeepLast = 1 }, cpu);
-        var corpus = Path.Combine(_dir.Path, "corpus.txt");
-        PlainTextCorpus.Write(corpus, new CorpusGenerator(World.Generate(2), 2).Documents(20_000));
+        var (pruned, corpus) = UnstructuredPrunedModel();
         System.Text.Json.JsonElement Align(string name, params string[] flags)
         {
             var (code, output, error) = InProcessCli.Run(AlignCommand.Create(), ["align", "--model", pruned, "--data", corpus, "--tokens", "4096",
