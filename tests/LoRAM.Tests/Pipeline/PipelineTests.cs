@@ -144,7 +144,7 @@ public sealed class PipelineTests : IDisposable
         {
             Models = models, Out = Path.Combine(_dir.Path, "fig5"), Variants = ["loram-stru"], AlignStepsSweep = [0, 2], KeepFirst = 1, KeepLast = 1,
             Steps = 1, Batch = 2, MicroBatch = 2, SeqLen = 128, EvalEvery = 1, CurveItems = 2, Instructions = 10, CorpusChars = 6_000, EvalItems = 3,
-            MathItems = 1, MathMaxNewTokens = 2, CalibrationSamples = 2,
+            MathItems = 1, MathMaxNewTokens = 2, KnowledgeItems = 2, CalibrationSamples = 2,
         };
         using var cpu = new CpuBackend(2);
         var runner = new PipelineRunner(o, cpu, LineProgress.None);
