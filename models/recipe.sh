@@ -12,7 +12,9 @@ DATA=$(mktemp -d /tmp/loram-data.XXXXXX)
 dotnet build "$HERE/src/LoRAM/Cli/LoRAM.Cli.csproj" -c Release -v q -nologo >/dev/null
 LORAM="$HERE/src/LoRAM/Cli/bin/Release/net10.0/loram"
 
-# 8 M characters, so that 5 M training tokens are less than one pass over the corpus.
+# 8 M characters, so that 5 M training tokens are less than one pass over the corpus. The pipeline's calibration and
+# alignment text starts after them (DefaultModels.PretrainingCorpusChars, src/LoRAM/Defaults/DefaultModels.cs): change
+# both together (tests/LoRAM.Tests/Data/ShippedModelsTests.cs checks they agree).
 "$LORAM" data --out "$DATA" --seed 1 --corpus-chars 8000000
 
 pids=()

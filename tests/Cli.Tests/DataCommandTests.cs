@@ -46,6 +46,24 @@ public sealed class DataCommandTests : IDisposable
             Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "a", f)), File.ReadAllBytes(Path.Combine(_dir, "b", f)));
     }
 
+    /// <summary>--corpus-skip-chars K: the corpus is the stream's text after a K-character corpus (held-out text for a model
+    /// pre-trained on --corpus-chars K); the other files do not depend on it.</summary>
+    [Fact]
+    public void Corpus_skip_chars_starts_the_corpus_after_the_prefix_and_leaves_the_other_files_alone()
+    {
+        Assert.Equal(0, Run("data", "--out", Path.Combine(_dir, "whole"), "--corpus-chars", "30000", "--instructions", "10", "--eval-size", "5").Code);
+        var (code, text, _) = Run("data", "--out", Path.Combine(_dir, "rest"), "--corpus-chars", "10000", "--corpus-skip-chars", "15000", "--instructions", "10", "--eval-size", "5");
+        Assert.Equal(0, code);
+        Assert.Contains("after the first 15000 characters of the stream", text);
+        var whole = PlainTextCorpus.Load(Path.Combine(_dir, "whole", "corpus.txt"));
+        var prefix = CorpusPrefix.Within(whole, 15_000).Count();
+        var rest = PlainTextCorpus.Load(Path.Combine(_dir, "rest", "corpus.txt"));
+        Assert.Equal(whole.Skip(prefix).Take(rest.Count), rest);
+        foreach (var f in DataGeneration.FileNames.Where(f => f != DataGeneration.Corpus))
+            Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "whole", f)), File.ReadAllBytes(Path.Combine(_dir, "rest", f)));
+        Assert.Equal(2, Run("data", "--out", Path.Combine(_dir, "bad"), "--corpus-skip-chars", "-1").Code);
+    }
+
     [Fact]
     public void Out_pointing_at_a_file_is_a_one_line_user_error_naming_it()
     {

@@ -18,13 +18,14 @@ internal static class AlignCommand
         var schedule = CorpusTrainingFlags.Create(d);
         var weights = new Option<string>("--weights")
         {
-            Description = "Weights that train: all, all-but-lm-head (the official LoRAM script) or pruned-layers.",
+            Description = "Weights that train: all-but-lm-head (the official LoRAM script), all, or pruned-layers.",
             DefaultValueFactory = _ => WeightsName(d.Weights),
         };
         weights.AcceptOnlyFromAmong(Enum.GetValues<AlignedWeights>().Select(WeightsName).ToArray());
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
-        var command = new Command("align", "Align a pruned model by a short continual pre-training (LoRAM's alignment).")
+        var command = new Command("align", "Align a pruned model by a short continual pre-training (LoRAM's alignment); the defaults follow the official " +
+            "LoRAM script scaled to the run: lm_head frozen, 1/16 of the steps warm-up, cosine to 0, no weight decay, lr 1/6 of pre-training's.")
         {
             model, data, tokens, outDir, weights, device, json,
         };

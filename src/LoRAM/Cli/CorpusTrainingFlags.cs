@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using LoRAM.Tensors;
 using LoRAM.Training;
 
@@ -21,7 +22,11 @@ internal sealed class CorpusTrainingFlags
         _micro = new("--micro-batch") { Description = "Sequences per forward/backward pass (gradient accumulation); 0 = the whole batch.", DefaultValueFactory = _ => d.MicroBatch };
         _lr = new("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => d.LearningRate };
         _minLr = new("--min-lr-ratio") { Description = "Cosine decay ends at lr × this.", DefaultValueFactory = _ => d.MinLrRatio };
-        _warmup = new("--warmup") { Description = "Warm-up steps (default: 5% of the steps).", DefaultValueFactory = _ => d.Warmup };
+        _warmup = new("--warmup")
+        {
+            Description = string.Create(CultureInfo.InvariantCulture, $"Warm-up steps (default: {d.WarmupFraction * 100:0.##}% of the steps, at least 1)."),
+            DefaultValueFactory = _ => d.Warmup,
+        };
         _wd = new("--weight-decay") { Description = "AdamW weight decay on matrices (not on norms).", DefaultValueFactory = _ => d.WeightDecay };
         _clip = new("--clip") { Description = "Global gradient-norm clip (0 = none).", DefaultValueFactory = _ => d.Clip };
         _seed = new("--seed") { Description = "Seed of the initialisation and the data order.", DefaultValueFactory = _ => d.Seed };

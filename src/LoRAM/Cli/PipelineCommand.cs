@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using LoRAM.Pipeline;
 
 namespace LoRAM.Cli;
@@ -20,10 +21,20 @@ internal static class PipelineCommand
         var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => d.EvalItems };
         var mathItems = new Option<int>("--math-items") { Description = "Math problems (greedy decoding).", DefaultValueFactory = _ => d.MathItems };
         var knowledgeItems = new Option<int>("--knowledge-items") { Description = "Held-out knowledge questions (multiple choice and exact-match answers).", DefaultValueFactory = _ => d.KnowledgeItems };
+        var alignSteps = new Option<string?>("--align-steps")
+        {
+            Description = string.Create(CultureInfo.InvariantCulture, $"Also LoRAM-Stru aligned for each of these step counts, e.g. 0,20,40,80 (0 = unaligned; " +
+                $"{PipelineRunner.AlignTokensPerStep:N0} tokens a step), with and without recovery: the paper's Fig. 5 ({PipelineFigures.AlignmentStepsFigure})."),
+        };
+        var skip = new Option<long>("--corpus-skip-chars")
+        {
+            Description = "The corpus (calibration, alignment) starts after the first N characters of the generated stream; default: what the shipped models were pre-trained on, so alignment reads unseen text (0: from the start).",
+            DefaultValueFactory = _ => d.CorpusSkipChars,
+        };
         var device = CommonOptions.Device();
         var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
         {
-            models, outDir, variants, all, sweep, ratio, steps, evalItems, mathItems, knowledgeItems, device,
+            models, outDir, variants, all, sweep, alignSteps, ratio, steps, evalItems, mathItems, knowledgeItems, skip, device,
         };
         command.SetAction(parse =>
         {
@@ -35,12 +46,18 @@ internal static class PipelineCommand
                 Out = parse.GetValue(outDir)!, Variants = chosen, Sweep = parse.GetValue(all) || parse.GetValue(sweep),
                 Ratio = parse.GetValue(ratio), Steps = parse.GetValue(steps), EvalItems = parse.GetValue(evalItems), MathItems = parse.GetValue(mathItems),
                 KnowledgeItems = parse.GetValue(knowledgeItems),
+                CorpusSkipChars = parse.GetValue(skip), AlignStepsSweep = ParseSteps(parse.GetValue(alignSteps)),
             };
             var error = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
-            var (rows, sweepRows) = ConsoleProgress.Run(error, progress => new PipelineRunner(o, backend, progress).Run(), hideCompleted: true);
-            var files = PipelineReport.Write(o.Out, o, rows, sweepRows, backend.Name, clock.Elapsed.TotalSeconds, PipelineFigures.Draw);
+            var (rows, sweepRows, alignSweep) = ConsoleProgress.Run(error, progress =>
+            {
+                var runner = new PipelineRunner(o, backend, progress);
+                var (r, s) = runner.Run();
+                return (r, s, runner.AlignSweep);
+            }, hideCompleted: true);
+            var files = PipelineReport.Write(o.Out, o, rows, sweepRows, backend.Name, clock.Elapsed.TotalSeconds, PipelineFigures.Draw, alignSweep);
             var output = parse.InvocationConfiguration.Output;
             output.Write(PipelineReport.Table(rows));
             output.WriteLine($"wrote {string.Join(", ", files.Select(f => Path.Combine(o.Out, f)))} in {clock.Elapsed.TotalMinutes:F1} min");
@@ -48,6 +65,12 @@ internal static class PipelineCommand
         });
         return command;
     }
+
+    /// <summary>"0,20,40,80" → [0, 20, 40, 80]; nothing → none.</summary>
+    private static IReadOnlyList<int> ParseSteps(string? list) =>
+        list?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x =>
+            int.TryParse(x, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n
+                : throw new UserInputException($"--align-steps must be step counts separated by commas, e.g. 0,20,40,80; got '{x}'")).ToList() ?? [];
 
     /// <summary>The repository's models/ folder, found from the working directory or the tool's own location.</summary>
     internal static string FindShippedModels()

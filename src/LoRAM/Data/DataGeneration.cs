@@ -10,6 +10,9 @@ public sealed record DataOptions
     public int Seed { get; init; } = 1;
     /// <summary>Size of corpus.txt in characters (= tokens for a byte-level model).</summary>
     public long CorpusChars { get; init; } = 2_000_000;
+    /// <summary>corpus.txt begins after the documents the first K characters of the seed's stream hold (0: from the
+    /// start), so that it is text a model pre-trained on a corpus of K characters of the same seed has not seen.</summary>
+    public long CorpusSkipChars { get; init; }
     /// <summary>Number of training instructions.</summary>
     public int Instructions { get; init; } = 20_000;
     /// <summary>Items per evaluation set (at most).</summary>
@@ -21,6 +24,7 @@ public sealed record DataOptions
         if (string.IsNullOrWhiteSpace(Out)) throw new UserInputException("--out must name a folder");
         if (CorpusChars < 0) throw new UserInputException($"--corpus-chars must be 0 or more, got {CorpusChars}");
         if (CorpusChars > int.MaxValue) throw new UserInputException($"--corpus-chars must be at most {int.MaxValue}, got {CorpusChars}");
+        if (CorpusSkipChars < 0) throw new UserInputException($"--corpus-skip-chars must be 0 or more, got {CorpusSkipChars}");
         if (Instructions < 0) throw new UserInputException($"--instructions must be 0 or more, got {Instructions}");
         if (EvalSize < 1) throw new UserInputException($"--eval-size must be 1 or more, got {EvalSize}");
     }
@@ -54,7 +58,7 @@ public static class DataGeneration
         {
             int docs = 0;
             long chars = PlainTextCorpus.Write(Path.Combine(dir, Corpus),
-                new CorpusGenerator(world, o.Seed).Documents(o.CorpusChars).Select(d => { docs++; return d; }));
+                CorpusPrefix.Within(CorpusPrefix.After(new CorpusGenerator(world, o.Seed).Documents(), o.CorpusSkipChars), o.CorpusChars).Select(d => { docs++; return d; }));
             AlpacaFile.Write(Path.Combine(dir, Instructions), new InstructionGenerator(world, o.Seed).Generate(o.Instructions));
             var eval = EvaluationSets.Generate(world, o.Seed, o.EvalSize);
             AlpacaFile.Write(Path.Combine(dir, PplIn), eval.InDomain);

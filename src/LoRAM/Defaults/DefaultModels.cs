@@ -11,6 +11,11 @@ public static class DefaultModels
 {
     public static readonly IReadOnlyList<string> Names = ["base", "sibling"];
 
+    /// <summary>Characters of seed 1's generated corpus the shipped family (models/) was pre-trained on: models/recipe.sh's
+    /// <c>loram data --corpus-chars</c> (its report.json does not record it). The generator is sequential, so the text
+    /// after them (<see cref="Data.CorpusPrefix.After"/>) is text neither model has seen.</summary>
+    public const long PretrainingCorpusChars = 8_000_000;
+
     /// <summary>The config.json text of default model <paramref name="name"/>, or null if there is none of that name.</summary>
     public static string? ConfigJson(string name)
     {

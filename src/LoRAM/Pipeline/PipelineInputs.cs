@@ -33,7 +33,7 @@ public static class PipelineInputs
     public static string Fingerprint(PipelineOptions o, string baseModel, string siblingModel)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var settings = o with { Out = "", Models = "", Variants = [], Sweep = false, SweepRatios = [] };
+        var settings = o with { Out = "", Models = "", Variants = [], Sweep = false, SweepRatios = [], AlignStepsSweep = [] };
         sha.AppendData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(settings)));
         foreach (var folder in new[] { baseModel, siblingModel })
             foreach (var file in Directory.EnumerateFiles(folder).Where(IsModelFile).OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal))
@@ -69,7 +69,8 @@ public static class PipelineInputs
     }
 
     /// <summary>Whether the folder holds rows (finished or begun).</summary>
-    public static bool HasRows(string outDir) => Directory.Exists(Path.Combine(outDir, "variants")) || Directory.Exists(Path.Combine(outDir, "sweep"));
+    public static bool HasRows(string outDir) =>
+        new[] { "variants", "sweep", "align-sweep" }.Any(rows => Directory.Exists(Path.Combine(outDir, rows)));
 
     /// <summary>Records the SHA-256 of every generated data file in inputs.json (field 'data').</summary>
     public static void RecordData(string outDir, string dataDir)

@@ -10,6 +10,9 @@ public sealed record PipelineOptions
     /// <summary>Also sweep LoRAM-Stru over <see cref="SweepRatios"/>, with and without recovery (the paper's Figs. 6–7).</summary>
     public bool Sweep { get; init; }
     public IReadOnlyList<double> SweepRatios { get; init; } = [0.25, 0.5, 0.75];
+    /// <summary>The paper's Fig. 5: LoRAM-Stru at <see cref="Ratio"/> aligned for each of these step counts (0: unaligned),
+    /// each point a full alignment run of that many steps with the default recipe; empty: none.</summary>
+    public IReadOnlyList<int> AlignStepsSweep { get; init; } = [];
     /// <summary>Pruning ratio of the LoRAM rows (fraction of heads/channels removed in each pruned layer; unstructured
     /// sparsity). 0.65 is the paper's LoRAM-Stru setting for LLaMA-2-13B (13B → 6.0B, below the 7B sibling); on the
     /// shipped family it prunes the base to 2.41 M parameters, below the sibling's 2.46 M.</summary>
@@ -28,6 +31,11 @@ public sealed record PipelineOptions
     public long AlignTokens { get; init; } = 131_072;
     public int Instructions { get; init; } = 2_000;
     public long CorpusChars { get; init; } = 400_000;
+    /// <summary>The pipeline's corpus (pruning calibration and alignment text) starts after the documents of the data
+    /// stream's first N characters. Default: the characters the shipped family was pre-trained on (models/recipe.sh, seed
+    /// 1 as <see cref="Seed"/>), so that alignment reads general text the base has not seen, as the paper's does. 0: from
+    /// the start of the stream — the base's own pre-training text (the pipeline before this option).</summary>
+    public long CorpusSkipChars { get; init; } = Defaults.DefaultModels.PretrainingCorpusChars;
     public int EvalItems { get; init; } = 100;
     public int MathItems { get; init; } = 40;
     /// <summary>Held-out knowledge questions scored per row (multiple choice and exact match).</summary>
@@ -48,6 +56,10 @@ public sealed record PipelineOptions
         if (Variants.Count == 0) throw new UserInputException("--variants must name at least one row");
         foreach (var r in SweepRatios)
             if (!(r > 0 && r < 1)) throw new UserInputException($"sweep ratios must be in (0, 1), got {r}");
+        if (CorpusSkipChars < 0) throw new UserInputException($"--corpus-skip-chars must be 0 or more, got {CorpusSkipChars}");
+        foreach (var s in AlignStepsSweep)
+            if (s < 0) throw new UserInputException($"--align-steps must be 0 or more, got {s}");
+        if (AlignStepsSweep.Distinct().Count() != AlignStepsSweep.Count) throw new UserInputException($"--align-steps names a step count twice: {string.Join(",", AlignStepsSweep)}");
         if (Batch < 1 || MicroBatch < 1 || Batch % MicroBatch != 0) throw new UserInputException($"micro-batch {MicroBatch} must divide batch {Batch}");
         if (SeqLen < 8 || Rank < 1 || EvalEvery < 0 || CurveItems < 1 || AlignTokens < 0 || Instructions < 1 || CorpusChars < 0
             || MathShots < 0 || MathMaxNewTokens < 1 || CalibrationSamples < 1 || KeepFirst < 0 || KeepLast < 0)

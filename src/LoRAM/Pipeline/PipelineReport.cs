@@ -4,27 +4,30 @@ using System.Text.Json;
 
 namespace LoRAM.Pipeline;
 
-/// <summary>Draws a run's figures into <c>outDir</c> and returns their file names. The library draws none itself (it has
-/// no plotting dependency); the command line passes one that draws the paper's figures with ScottPlot.</summary>
-public delegate IReadOnlyList<string> DrawFigures(string outDir, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep);
+/// <summary>Draws a run's figures into <c>outDir</c> and returns their file names: from the rows, the ratio sweep and the
+/// alignment-steps sweep. The library draws none itself (it has no plotting dependency); the command line passes one that
+/// draws the paper's figures with ScottPlot.</summary>
+public delegate IReadOnlyList<string> DrawFigures(string outDir, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep,
+    IReadOnlyList<VariantResult> alignSweep);
 
 /// <summary>report.json, report.md and the figures of a pipeline run.</summary>
 public static class PipelineReport
 {
     public static IReadOnlyList<string> Write(string outDir, PipelineOptions o, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep,
-        string device, double seconds, DrawFigures? figures = null)
+        string device, double seconds, DrawFigures? figures = null, IReadOnlyList<VariantResult>? alignSweep = null)
     {
+        alignSweep ??= [];
         var files = new List<string>();
         var json = JsonSerializer.Serialize(new
         {
-            device, seconds, models = Path.GetFullPath(o.Models), options = o, variants = rows, sweep,
+            device, seconds, models = Path.GetFullPath(o.Models), options = o, variants = rows, sweep, align_sweep = alignSweep,
         }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
         Llama.AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"), json);
         files.Add("report.json");
 
-        if (figures is not null) files.AddRange(figures(outDir, rows, sweep));
+        if (figures is not null) files.AddRange(figures(outDir, rows, sweep, alignSweep));
 
-        Llama.AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(o, rows, sweep, device, seconds, files));
+        Llama.AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(o, rows, sweep, alignSweep, device, seconds, files));
         files.Add("report.md");
         return files;
     }
@@ -52,14 +55,15 @@ public static class PipelineReport
             : string.Create(CultureInfo.InvariantCulture, $"{seconds / 60:F1} min");
     }
 
-    private static string Markdown(PipelineOptions o, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep, string device, double seconds, List<string> files)
+    private static string Markdown(PipelineOptions o, IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> sweep, IReadOnlyList<VariantResult> alignSweep,
+        string device, double seconds, List<string> files)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# LoRAM pipeline report");
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Models `{o.Models}`; {o.Steps} LoRA steps × {o.Batch} examples (micro-batch {o.MicroBatch}, ≤ {o.SeqLen} tokens), r = {o.Rank}, lr {o.LearningRate:G3}; " +
-            $"LoRAM prunes {o.Ratio:P0} of each pruned layer (first {o.KeepFirst} and last {o.KeepLast} layers kept); device {device}; {RunTime(seconds, rows.Concat(sweep))}."));
+            $"LoRAM prunes {o.Ratio:P0} of each pruned layer (first {o.KeepFirst} and last {o.KeepLast} layers kept); device {device}; {RunTime(seconds, rows.Concat(sweep).Concat(alignSweep))}."));
         sb.AppendLine();
         sb.AppendLine("Every fine-tuned row is served on the model named in its label: LoRAM rows train on the pruned model and are evaluated as the");
         sb.AppendLine("**base** model plus the **recovered** adapter. Perplexity is response-only on held-out instructions; MC is four-way multiple choice");
@@ -76,10 +80,42 @@ public static class PipelineReport
             foreach (var s in sweep)
                 sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Label} | {s.ReductionRatio:F2}× | {s.PerplexityInDomain:F3} | {s.PerplexityWithoutRecovery:F3} |"));
         }
+        if (alignSweep.Count > 0) sb.Append(AlignmentStepsTable(rows, alignSweep));
         foreach (var f in files.Where(f => f.EndsWith(".png")))
         {
             sb.AppendLine();
             sb.AppendLine($"![{f}]({f})");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The fine-tuned baselines every LoRAM figure is compared with — sibling + LoRA, then base + LoRA — those of
+    /// them the run has.</summary>
+    public static IReadOnlyList<VariantResult> ReferenceRows(IReadOnlyList<VariantResult> rows) =>
+        new[] { "sibling-lora", "base-lora" }.SelectMany(name => rows.Where(r => r.Name == name)).ToList();
+
+    /// <summary>The paper's Fig. 5 as a table: each alignment step count's perplexities with and without recovery, and
+    /// the fine-tuned baselines of this run as the levels to compare with.</summary>
+    public static string AlignmentStepsTable(IReadOnlyList<VariantResult> rows, IReadOnlyList<VariantResult> alignSweep)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine();
+        sb.AppendLine("## LoRAM-Stru by alignment steps (Fig. 5)");
+        sb.AppendLine();
+        sb.AppendLine("Each point aligns the pruned base on general text it was not pre-trained on for that many steps (0: unaligned), then trains LoRA on it.");
+        sb.AppendLine();
+        sb.AppendLine("| alignment steps | alignment tokens | ppl in-domain, recovered | ppl out-of-domain, recovered | ppl in-domain, without recovery | ppl out-of-domain, without recovery |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|");
+        static string F(double? x) => x is double v ? v.ToString("F3", CultureInfo.InvariantCulture) : "–";
+        foreach (var p in alignSweep)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {p.AlignmentSteps} | {p.AlignmentTokens:N0} | {p.PerplexityInDomain:F3} | {p.PerplexityOutOfDomain:F3} | {F(p.PerplexityWithoutRecovery)} | {F(p.PerplexityOutOfDomainWithoutRecovery)} |"));
+        var references = ReferenceRows(rows);
+        if (references.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine(string.Join("; ", references.Select(r => string.Create(CultureInfo.InvariantCulture,
+                $"{r.Label}: {r.PerplexityInDomain:F3} in-domain, {r.PerplexityOutOfDomain:F3} out-of-domain"))) + " (this run's rows, the figure's reference lines).");
         }
         return sb.ToString();
     }

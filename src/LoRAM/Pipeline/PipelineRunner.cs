@@ -31,6 +31,14 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
     private string SiblingModel => Path.Combine(o.Models, "sibling");
     private string DataDir => Path.Combine(o.Out, "data");
 
+    /// <summary>The align stage's batch: 8 sequences of 256 tokens (micro-batch 4), so a step reads 2,048 tokens.</summary>
+    private const int AlignBatch = 8, AlignMicroBatch = 4, AlignSeqLen = 256;
+    public const long AlignTokensPerStep = AlignBatch * AlignSeqLen;
+
+    /// <summary>After <see cref="Run"/>: the points of the alignment-steps sweep (<see cref="PipelineOptions.AlignStepsSweep"/>,
+    /// the paper's Fig. 5), in the order asked; empty when none was asked for.</summary>
+    public IReadOnlyList<VariantResult> AlignSweep { get; private set; } = [];
+
     public (IReadOnlyList<VariantResult> Rows, IReadOnlyList<VariantResult> Sweep) Run()
     {
         o.Validate();
@@ -52,7 +60,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 throw new UserInputException($"{changed}; the rows in {o.Out} were computed from the data as generated: restore it, or choose another --out");
             DataGeneration.Run(new DataOptions
             {
-                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions,
+                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, CorpusSkipChars = o.CorpusSkipChars, Instructions = o.Instructions,
                 EvalSize = Math.Max(Math.Max(o.EvalItems, o.MathItems + o.MathShots), o.KnowledgeItems),
             });
             PipelineInputs.RecordData(o.Out, DataDir);
@@ -60,7 +68,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
 
         var rows = new List<VariantResult>();
         var sweep = new List<VariantResult>();
-        int total = o.Variants.Count + (o.Sweep ? o.SweepRatios.Count : 0);
+        int total = o.Variants.Count + (o.Sweep ? o.SweepRatios.Count : 0) + o.AlignStepsSweep.Count;
         using var task = progress.Start("pipeline", total);
         int i = 0;
         foreach (var name in o.Variants)
@@ -76,8 +84,32 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 task.Update(rows.Count + sweep.Count, $"row {rows.Count + sweep.Count + 1}/{total}: {v.Name}");
                 sweep.Add(Cached(Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "sweep", v.Name))));
             }
+        AlignSweep = AlignStepsSweep(task, rows.Count + sweep.Count, total);
         task.Update(total, "done");
         return (rows, sweep);
+    }
+
+    /// <summary>
+    /// The paper's Fig. 5: LoRAM-Stru at the rows' ratio, aligned for each step count of
+    /// <see cref="PipelineOptions.AlignStepsSweep"/> before LoRA trains on it, each point evaluated with and without
+    /// recovery. Every point is a row of its own (OUT/align-sweep/STEPS/, cached and resumed like the others) and a full
+    /// alignment run of that many steps with the default recipe (warm-up and cosine decay fit to its length), what a
+    /// publisher with that budget would run; 0 is the unaligned model, the same computation as the loram-stru row. (The
+    /// official script saves a checkpoint every 200 steps of one 1,600-step run, so the paper's points may be checkpoints
+    /// of one schedule, taken before its learning rate has decayed.)
+    /// </summary>
+    private List<VariantResult> AlignStepsSweep(IProgressTask task, int done, int total)
+    {
+        var points = new List<VariantResult>();
+        foreach (var steps in o.AlignStepsSweep)
+        {
+            var v = new Variant($"align-steps-{steps}", VariantKind.Loram, PruningMethod.Stru, o.Ratio, Align: steps > 0, AlignSteps: steps);
+            var dir = Path.Combine(o.Out, "align-sweep", steps.ToString(CultureInfo.InvariantCulture));
+            task.Update(done + points.Count, $"row {done + points.Count + 1}/{total}: {v.Name}");
+            points.Add(Cached(dir, $"[align {steps} steps] {v.Label}",
+                () => RunVariant(v, dir) with { AlignmentSteps = steps, AlignmentTokens = steps * AlignTokensPerStep }));
+        }
+        return points;
     }
 
     private VariantResult Cached(string dir, string title, Func<VariantResult> run)
@@ -148,8 +180,9 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                         if (File.Exists(Path.Combine(alignedDir, Pretraining.ReportFile))) return;
                         Alignment.Run(new AlignmentOptions
                         {
-                            Model = pruned, Data = Path.Combine(DataDir, DataGeneration.Corpus), Tokens = o.AlignTokens, Out = alignedDir,
-                            Batch = 8, MicroBatch = 4, Seed = o.Seed, CheckpointEvery = 0, KeepCheckpoints = 1, EvalSequences = 8,
+                            Model = pruned, Data = Path.Combine(DataDir, DataGeneration.Corpus), Out = alignedDir,
+                            Tokens = v.AlignSteps is int steps ? steps * AlignTokensPerStep : o.AlignTokens,
+                            SeqLen = AlignSeqLen, Batch = AlignBatch, MicroBatch = AlignMicroBatch, Seed = o.Seed, CheckpointEvery = 0, KeepCheckpoints = 1, EvalSequences = 8,
                         }, backend, Within(v.Name));
                     });
                 }
@@ -167,7 +200,8 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
                 return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with
                 {
-                    Curve = curve, PerplexityWithoutRecovery = without.PplIn, KnowledgeAccuracyWithoutRecovery = without.Knowledge?.Accuracy,
+                    Curve = curve, PerplexityWithoutRecovery = without.PplIn, PerplexityOutOfDomainWithoutRecovery = without.PplOut,
+                    KnowledgeAccuracyWithoutRecovery = without.Knowledge?.Accuracy,
                 };
             }
         }
@@ -208,7 +242,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
     private readonly record struct Scores(double PplIn, double PplOut, double Mc, double McNorm, double Math, KnowledgeScore? Knowledge);
 
     /// <summary>The served model (with an adapter, unmerged) on the held-out sets: the same for every row. Without
-    /// recovery (the pruned model with its own adapter): in-domain perplexity and knowledge only.</summary>
+    /// recovery (the pruned model with its own adapter): perplexities and knowledge only.</summary>
     private Scores Evaluate(string modelDir, string? adapter, string row, bool withoutRecovery = false)
     {
         Scores scores = default;
@@ -221,8 +255,8 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
             var knowledgeFile = Path.Combine(DataDir, DataGeneration.Knowledge);
             var knowledge = o.KnowledgeItems > 0 && File.Exists(knowledgeFile)
                 ? Benchmarks.Knowledge(model, tokenizer, KnowledgeFile.Load(knowledgeFile).Take(o.KnowledgeItems).ToList(), progress: bars) : null;
-            if (withoutRecovery) { scores = new Scores(pplIn, double.NaN, double.NaN, double.NaN, double.NaN, knowledge); return; }
             var pplOut = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, DataGeneration.PplOut)).Take(o.EvalItems), o.SeqLen, progress: bars).Perplexity;
+            if (withoutRecovery) { scores = new Scores(pplIn, pplOut, double.NaN, double.NaN, double.NaN, knowledge); return; }
             var mc = Benchmarks.MultipleChoice(model, tokenizer, MultipleChoiceFile.Load(Path.Combine(DataDir, DataGeneration.MultipleChoice)).Take(o.EvalItems).ToList(), progress: bars);
             var math = Gsm8kFile.Load(Path.Combine(DataDir, DataGeneration.Math));
             var shots = math.Take(o.MathShots).ToList();

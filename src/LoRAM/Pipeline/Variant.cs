@@ -15,15 +15,16 @@ public enum VariantKind
     Loram,
 }
 
-/// <summary>One row of the comparison. For LoRAM rows: the pruning method and ratio, alignment, NF4.</summary>
-public sealed record Variant(string Name, VariantKind Kind, PruningMethod? Method = null, double Ratio = 0, bool Align = false, bool Nf4 = false)
+/// <summary>One row of the comparison. For LoRAM rows: the pruning method and ratio, alignment, NF4, and (points of the
+/// alignment-steps sweep) how many alignment steps; null: the pipeline's <see cref="PipelineOptions.AlignTokens"/>.</summary>
+public sealed record Variant(string Name, VariantKind Kind, PruningMethod? Method = null, double Ratio = 0, bool Align = false, bool Nf4 = false, int? AlignSteps = null)
 {
     public string Label => Kind switch
     {
         VariantKind.BaseNoFineTuning => "base w/o FT",
         VariantKind.SiblingLora => "sibling + LoRA",
         VariantKind.BaseLora => "base + LoRA",
-        _ => $"{(Nf4 ? "QLoRAM" : "LoRAM")}-{Method!.Value}{(Align ? " + align" : "")}{(Ratio > 0 && Method is PruningMethod.Rand or PruningMethod.Stru ? $" ({Ratio:0.##})" : "")}",
+        _ => $"{(Nf4 ? "QLoRAM" : "LoRAM")}-{Method!.Value}{(Align ? AlignSteps is int steps ? $" + align {steps} steps" : " + align" : "")}{(Ratio > 0 && Method is PruningMethod.Rand or PruningMethod.Stru ? $" ({Ratio:0.##})" : "")}",
     };
 
     /// <summary>Every variant <c>--variants</c> accepts, by name.</summary>

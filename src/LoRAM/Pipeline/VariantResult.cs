@@ -34,6 +34,11 @@ public sealed record VariantResult
     public double? PerplexityWithoutRecovery { get; init; }
     /// <summary>Every LoRAM row: knowledge multiple-choice accuracy of the pruned model with its own adapter.</summary>
     public double? KnowledgeAccuracyWithoutRecovery { get; init; }
+    /// <summary>Every LoRAM row: out-of-domain perplexity of the pruned model with its own adapter.</summary>
+    public double? PerplexityOutOfDomainWithoutRecovery { get; init; }
+    /// <summary>Points of the alignment-steps sweep (Fig. 5): the alignment steps (0: unaligned) and the tokens they read.</summary>
+    public int? AlignmentSteps { get; init; }
+    public long? AlignmentTokens { get; init; }
     /// <summary>Wall-clock seconds the whole row took (prune, align, train, evaluate) when it was computed.</summary>
     public double? RowSeconds { get; init; }
 }

@@ -19,19 +19,43 @@ public enum AlignedWeights
     PrunedLayers,
 }
 
-/// <summary>What <c>loram align</c> is told: the pruned model and the corpus schedule. Its defaults differ from
-/// pre-training's where the weights are already trained: a lower learning rate, BF16 output.</summary>
+/// <summary>
+/// What <c>loram align</c> is told: the pruned model and the corpus schedule. The defaults are the official LoRAM
+/// alignment script's recipe (junzhang-zj/LoRAM, loram/1_pruned_full_rank_weight_alignment.py: every weight but the LM
+/// head trains; AdamW at lr 5e-5, 100 warm-up steps of 1,600, cosine decay to 0, no weight decay, gradient-norm clip
+/// 1, batch 128 × 512 tokens) scaled to our step counts and models:
+/// <list type="bullet">
+/// <item>warm-up: the same fraction of the steps, 100 / 1,600 = 1/16;</item>
+/// <item>cosine to 0 (<see cref="CorpusTrainingOptions.MinLrRatio"/> = 0) and weight decay 0, as there;</item>
+/// <item>learning rate: the official one relative to the model's own pre-training peak. 5e-5 is 1/6 of LLaMA-2-13B's
+/// (and 7B's) pre-training peak of 3e-4 (Touvron et al. 2023, Table 1), the paper's main base model; 1/6 of our
+/// pre-training peak, 2e-3 (<see cref="CorpusTrainingOptions.PretrainingLearningRate"/>, the shipped family's), is
+/// 3.33e-4. The absolute 5e-5 would be the wrong transfer: a byte-level model of a few million parameters trains at a
+/// peak lr ~7× a 13B's, and continual pre-training is gentle relative to that peak, not in absolute terms. Batch size
+/// is not rescaled (the official batch is 1/64 of LLaMA-2's 4 M-token pre-training batch; the pipeline's, 8 × 256, is
+/// half of our pre-training's 16 × 256), nor is AdamW's β2 (torch's 0.999 there, LLaMA's 0.95 here).</item>
+/// </list>
+/// The earlier defaults (every weight, lr 5e-4, decay to 0.1 × lr, weight decay 0.1, 5 % warm-up) are
+/// <c>--weights all --lr 5e-4 --min-lr-ratio 0.1 --weight-decay 0.1 --warmup N</c> with N = steps / 20.
+/// </summary>
 public sealed record AlignmentOptions : CorpusTrainingOptions
 {
+    /// <summary>The official script's learning rate, and LLaMA-2-13B's pre-training peak it is taken relative to.</summary>
+    public const double OfficialLearningRate = 5e-5, Llama2PretrainingLearningRate = 3e-4;
+
     /// <summary>The pruned model folder to align.</summary>
     public required string Model { get; init; }
-    /// <summary>Which weights train. <see cref="AlignedWeights.All"/> is what the pipeline's aligned rows were measured with;
-    /// the official script freezes the LM head (<see cref="AlignedWeights.AllButLmHead"/>).</summary>
-    public AlignedWeights Weights { get; init; } = AlignedWeights.All;
+    /// <summary>Which weights train: by default all but an untied LM head, as the official script (it freezes every
+    /// parameter named lm_head).</summary>
+    public AlignedWeights Weights { get; init; } = AlignedWeights.AllButLmHead;
 
     public AlignmentOptions()
     {
-        LearningRate = 5e-4;
+        // 2e-3 × 5e-5 / 3e-4 = 3.33e-4, to three figures (what the help and the logs show).
+        LearningRate = Math.Round(PretrainingLearningRate * (OfficialLearningRate / Llama2PretrainingLearningRate), 6);
+        MinLrRatio = 0;
+        WarmupFraction = 100.0 / 1600;
+        WeightDecay = 0;
         SaveDType = DType.BF16;
         EvalEvery = 0;
     }

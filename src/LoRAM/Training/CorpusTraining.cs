@@ -15,6 +15,9 @@ namespace LoRAM.Training;
 /// </summary>
 public abstract record CorpusTrainingOptions
 {
+    /// <summary>Pre-training's peak learning rate (models/recipe.sh trains the shipped family with it).</summary>
+    public const double PretrainingLearningRate = 2e-3;
+
     /// <summary>Corpus: plain text, documents separated by blank lines.</summary>
     public required string Data { get; init; }
     /// <summary>Training tokens; steps = ceil(tokens / (batch × seq-len)).</summary>
@@ -26,12 +29,14 @@ public abstract record CorpusTrainingOptions
     public int Batch { get; init; } = 16;
     /// <summary>Sequences per forward/backward pass (gradient accumulation); 0 = the whole batch.</summary>
     public int MicroBatch { get; init; }
-    /// <summary>Peak learning rate (AdamW).</summary>
-    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>Peak learning rate (AdamW). Pre-training's default, the one the shipped model family was trained with.</summary>
+    public double LearningRate { get; init; } = PretrainingLearningRate;
     /// <summary>The cosine decay ends at lr × this.</summary>
     public double MinLrRatio { get; init; } = 0.1;
-    /// <summary>Warm-up steps; null = 5 % of the steps.</summary>
+    /// <summary>Warm-up steps; null = <see cref="WarmupFraction"/> of the steps (at least 1 when there are 2 or more).</summary>
     public int? Warmup { get; init; }
+    /// <summary>The warm-up, as a fraction of the steps, when <see cref="Warmup"/> is not given.</summary>
+    public double WarmupFraction { get; init; } = 0.05;
     /// <summary>AdamW weight decay on matrices (not on norms).</summary>
     public double WeightDecay { get; init; } = 0.1;
     /// <summary>Global gradient-norm clip (0 = none).</summary>
@@ -73,6 +78,7 @@ public abstract record CorpusTrainingOptions
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw Bad("--lr", "a positive finite number", LearningRate);
         if (!(MinLrRatio >= 0 && MinLrRatio <= 1)) throw Bad("--min-lr-ratio", "in [0, 1]", MinLrRatio);
         if (Warmup < 0) throw Bad("--warmup", "0 or more", Warmup);
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw Bad("the warm-up fraction", "in [0, 1)", WarmupFraction);
         if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad("--weight-decay", "0 or a positive finite number", WeightDecay);
         if (!(Clip >= 0) || !double.IsFinite(Clip)) throw Bad("--clip", "0 (none) or a positive finite number", Clip);
         if (CheckpointEvery < 0) throw Bad("--checkpoint-every", "0 or more", CheckpointEvery);
@@ -84,6 +90,10 @@ public abstract record CorpusTrainingOptions
             throw Bad("--time-limit", "0 (none) or a finite number of seconds", TimeLimitSeconds);
         if (SaveDType is not (DType.F32 or DType.BF16)) throw new UserInputException($"--dtype must be f32 or bf16, got '{SaveDType}'");
     }
+
+    /// <summary>The warm-up steps of a run of <paramref name="steps"/>: <see cref="Warmup"/>, else ⌊steps × <see cref="WarmupFraction"/>⌋,
+    /// at least 1 when there are 2 or more steps.</summary>
+    public int WarmupSteps(int steps) => Warmup ?? Math.Max((int)Math.Floor(steps * WarmupFraction), steps > 1 ? 1 : 0);
 }
 
 /// <summary>What a pre-training or alignment run did (also OUT/report.json).</summary>
@@ -198,7 +208,7 @@ internal static class CorpusTraining
         var options = new TrainerOptions
         {
             Steps = steps, BatchSequences = a.Batch, MicroBatchSequences = a.MicroBatch, LearningRate = a.LearningRate, MinLrRatio = a.MinLrRatio,
-            WarmupSteps = a.Warmup ?? Math.Max(steps / 20, steps > 1 ? 1 : 0), WeightDecay = a.WeightDecay, ClipNorm = a.Clip, Seed = a.Seed,
+            WarmupSteps = a.WarmupSteps(steps), WeightDecay = a.WeightDecay, ClipNorm = a.Clip, Seed = a.Seed,
             OutputFolder = a.Out, CheckpointEvery = a.CheckpointEvery, KeepCheckpoints = a.KeepCheckpoints,
             EvalEvery = a.EvalSequences > 0 ? a.EvalEvery : 0, LogEvery = a.LogEvery,
             TimeLimit = a.TimeLimitSeconds > 0 ? TimeSpan.FromSeconds(a.TimeLimitSeconds) : null, JobSettings = settings,

@@ -10,7 +10,22 @@ namespace LoRAM.Tests.Data;
 public sealed class ShippedModelsTests
 {
     /// <summary>models/recipe.sh pre-trains both on the first 8,000,000 characters of seed 1's corpus.</summary>
-    private const long TrainingChars = 8_000_000;
+    private const long TrainingChars = Defaults.DefaultModels.PretrainingCorpusChars;
+
+    /// <summary>The pipeline's alignment text starts after the shipped family's pre-training corpus only while the constant
+    /// it skips is the corpus size models/recipe.sh generates: retrain with another size and this names both.</summary>
+    [Fact]
+    public void The_pretraining_corpus_size_the_pipeline_skips_is_the_recipes()
+    {
+        string recipe = Path.Combine(RepositoryRoot(), "models", "recipe.sh");
+        var data = File.ReadAllLines(recipe).Where(l => !l.TrimStart().StartsWith('#') && l.Contains(" data ") && l.Contains("--corpus-chars")).ToList();
+        var line = Assert.Single(data);
+        Assert.Contains("--seed 1 ", line + " ");
+        long chars = long.Parse(System.Text.RegularExpressions.Regex.Match(line, @"--corpus-chars (\d+)").Groups[1].Value);
+        Assert.True(chars == Defaults.DefaultModels.PretrainingCorpusChars,
+            $"{recipe} generates {chars} characters, DefaultModels.PretrainingCorpusChars is {Defaults.DefaultModels.PretrainingCorpusChars}");
+        Assert.Equal(Defaults.DefaultModels.PretrainingCorpusChars, new LoRAM.Pipeline.PipelineOptions { Models = "m", Out = "o" }.CorpusSkipChars);
+    }
 
     [Fact]
     public void The_shipped_base_beats_the_sibling_on_corpus_documents_neither_has_seen()

@@ -33,7 +33,7 @@ public sealed class PipelineTests : IDisposable
         var (rows, sweep) = new PipelineRunner(o, cpu, new LineProgress(log)).Run();
         // The library draws no figures itself: the report lists and links what its figure hook drew (the CLI's draws PNGs).
         IReadOnlyList<VariantResult>? drawnRows = null, drawnSweep = null;
-        var files = PipelineReport.Write(o.Out, o, rows, sweep, cpu.Name, clock.Elapsed.TotalSeconds, (dir, r, s) =>
+        var files = PipelineReport.Write(o.Out, o, rows, sweep, cpu.Name, clock.Elapsed.TotalSeconds, (dir, r, s, _) =>
         {
             (drawnRows, drawnSweep) = (r, s);
             File.WriteAllText(Path.Combine(dir, "figure.png"), "drawn");
@@ -53,6 +53,7 @@ public sealed class PipelineTests : IDisposable
         Assert.All(rows, r => Assert.True(double.IsFinite(r.PerplexityInDomain) && r.PerplexityInDomain >= 1, $"{r.Name}: {r.PerplexityInDomain}"));
         Assert.NotNull(sweep.Single().PerplexityWithoutRecovery);
         Assert.All(rows.Where(r => r.Name.Contains("loram")), r => Assert.NotNull(r.PerplexityWithoutRecovery));
+        Assert.All(rows.Where(r => r.Name.Contains("loram")), r => Assert.True(r.PerplexityOutOfDomainWithoutRecovery >= 1, $"{r.Name}: {r.PerplexityOutOfDomainWithoutRecovery}"));
         Assert.All(rows.Where(r => !r.Name.Contains("loram")), r => Assert.Null(r.PerplexityWithoutRecovery));
         Assert.Contains("report.md", files);
         Assert.Same(rows, drawnRows);
@@ -126,5 +127,72 @@ public sealed class PipelineTests : IDisposable
         Assert.All(rows.Where(r => r.Name.Contains("rand") || r.Name.Contains("stru")), r => Assert.True(r.ReductionRatio > 1.2, $"{r.Name}: {r.ReductionRatio}"));
         Assert.All(rows.Where(r => r.Name.Contains("semi") || r.Name.Contains("unst")), r => Assert.Equal(1.0, r.ReductionRatio));
         Assert.All(rows, r => Assert.NotEmpty(r.Curve));
+    }
+
+    /// <summary>
+    /// The paper's Fig. 5 on tiny models: LoRAM-Stru after 0 and 2 alignment steps, each point a cached row under
+    /// OUT/align-sweep/STEPS/ that a rerun reuses; 0 is the unaligned model, computed as the loram-stru row is, so its
+    /// numbers are that row's. The alignment read the pipeline's corpus, which starts after the pre-training prefix.
+    /// </summary>
+    [Fact]
+    public void The_alignment_steps_sweep_caches_each_point_and_zero_steps_is_the_plain_loram_stru_row()
+    {
+        var models = Path.Combine(_dir.Path, "models");
+        TinyLlama.Write(Path.Combine(models, "base"), new TinyLlamaOptions { Layers = 3, Hidden = 32, Heads = 4, KvHeads = 2, Intermediate = 64, MaxPositions = 256 });
+        TinyLlama.Write(Path.Combine(models, "sibling"), new TinyLlamaOptions { Layers = 1, Hidden = 32, Heads = 2, KvHeads = 1, Intermediate = 32, MaxPositions = 256, Seed = 2 });
+        var o = new PipelineOptions
+        {
+            Models = models, Out = Path.Combine(_dir.Path, "fig5"), Variants = ["loram-stru"], AlignStepsSweep = [0, 2], KeepFirst = 1, KeepLast = 1,
+            Steps = 1, Batch = 2, MicroBatch = 2, SeqLen = 128, EvalEvery = 1, CurveItems = 2, Instructions = 10, CorpusChars = 6_000, EvalItems = 3,
+            MathItems = 1, MathMaxNewTokens = 2, KnowledgeItems = 2, CalibrationSamples = 2,
+        };
+        using var cpu = new CpuBackend(2);
+        var runner = new PipelineRunner(o, cpu, LineProgress.None);
+        var (rows, _) = runner.Run();
+        var stru = rows.Single();
+        Assert.Equal([0, 2], runner.AlignSweep.Select(p => p.AlignmentSteps!.Value));
+        Assert.Equal([0L, 2 * PipelineRunner.AlignTokensPerStep], runner.AlignSweep.Select(p => p.AlignmentTokens!.Value));
+        var (unaligned, aligned) = (runner.AlignSweep[0], runner.AlignSweep[1]);
+        Assert.Equal(stru.Label, unaligned.Label);
+        Assert.Equal($"LoRAM-Stru + align 2 steps ({o.Ratio:0.##})", aligned.Label);
+        foreach (var score in new Func<VariantResult, double?>[]
+                 {
+                     r => r.PerplexityInDomain, r => r.PerplexityOutOfDomain, r => r.PerplexityWithoutRecovery, r => r.PerplexityOutOfDomainWithoutRecovery,
+                     r => r.MultipleChoiceAccuracy, r => r.TrainedModelParameters,
+                 })
+            Assert.Equal(score(stru), score(unaligned));
+        Assert.NotEqual(stru.PerplexityWithoutRecovery, aligned.PerplexityWithoutRecovery);   // the aligned pruned model is another model
+        Assert.Equal(stru.TrainedModelParameters, aligned.TrainedModelParameters);
+
+        // The point's alignment: 2 steps of the default recipe (lm_head frozen), on text after the pre-training prefix.
+        Assert.False(Directory.Exists(Path.Combine(o.Out, "align-sweep", "0", "aligned")));
+        using (var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(o.Out, "align-sweep", "2", "aligned", "report.json"))))
+        {
+            Assert.Equal(2, report.RootElement.GetProperty("steps").GetInt32());
+            Assert.Equal(3.33e-4, report.RootElement.GetProperty("lr").GetDouble(), 12);
+            Assert.False(report.RootElement.GetProperty("weight_change").TryGetProperty("lm_head.weight", out _));
+        }
+        var generator = new LoRAM.Data.CorpusGenerator(LoRAM.Data.World.Generate(o.Seed), o.Seed);
+        Assert.Equal(LoRAM.Data.CorpusPrefix.After(generator.Documents(), o.CorpusSkipChars).First(),
+            LoRAM.Data.PlainTextCorpus.Load(Path.Combine(o.Out, "data", "corpus.txt"))[0]);
+
+        // The report: a table, report.json's align_sweep, and the points handed to the figure hook.
+        IReadOnlyList<VariantResult>? drawn = null;
+        PipelineReport.Write(o.Out, o, rows, [], cpu.Name, 1, (_, _, _, a) => { drawn = a; return []; }, runner.AlignSweep);
+        Assert.Same(runner.AlignSweep, drawn);
+        Assert.Contains("## LoRAM-Stru by alignment steps (Fig. 5)", File.ReadAllText(Path.Combine(o.Out, "report.md")));
+        using (var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(o.Out, "report.json"))))
+            Assert.Equal(2, report.RootElement.GetProperty("align_sweep").GetArrayLength());
+
+        // A rerun computes nothing; asking for fewer points is not another setting, and reuses them.
+        var again = new StringWriter();
+        var rerun = new PipelineRunner(o, cpu, new LineProgress(again));
+        rerun.Run();
+        Assert.Equal(3, again.ToString().Split('\n').Count(l => l.Contains("done earlier")));
+        Assert.Equal(runner.AlignSweep.Select(p => p.PerplexityInDomain), rerun.AlignSweep.Select(p => p.PerplexityInDomain));
+        var fewer = new PipelineRunner(o with { Variants = ["loram-stru"], AlignStepsSweep = [2] }, cpu, LineProgress.None);
+        fewer.Run();
+        Assert.Equal(aligned.PerplexityInDomain, fewer.AlignSweep.Single().PerplexityInDomain);
+        Assert.Throws<UserInputException>(() => new PipelineRunner(o with { AlignStepsSweep = [2, 2] }, cpu, LineProgress.None).Run());
     }
 }
