@@ -20,6 +20,10 @@ public sealed record PipelineOptions
     public int SeqLen { get; init; } = 384;
     public double LearningRate { get; init; } = 1e-3;
     public int Rank { get; init; } = new Lora.LoraSettings().Rank;
+    /// <summary>PEFT modules every fine-tuned row puts LoRA on. Default: the paper's LLaMA-2 setting (Appendix, "Architecture &amp;
+    /// Hyperparameters"): the seven projections and the head embedding matrix <c>lm_head</c>. Recovery leaves the head's
+    /// adapter as trained: no pruning here removes hidden dimensions, so lm_head keeps its shape [vocab, hidden].</summary>
+    public IReadOnlyList<string> Targets { get; init; } = [.. Lora.LoraSettings.AllProjections, "lm_head"];
     public int EvalEvery { get; init; } = 10;
     /// <summary>Held-out items scored during training (the Fig. 3 curve).</summary>
     public int CurveItems { get; init; } = 24;
@@ -32,6 +36,9 @@ public sealed record PipelineOptions
     public int MathMaxNewTokens { get; init; } = 96;
     public int CalibrationSamples { get; init; } = 16;
     public int Seed { get; init; } = 1;
+
+    /// <summary>The LoRA settings of every fine-tuned row: rank r, α = 2r, <see cref="Targets"/>.</summary>
+    public Lora.LoraSettings RowLora() => new() { Rank = Rank, Alpha = 2f * Rank, TargetModules = Targets };
 
     /// <summary>Checks every setting before any work; throws <see cref="UserInputException"/> naming the flag.</summary>
     public void Validate()
@@ -47,5 +54,7 @@ public sealed record PipelineOptions
         if (SeqLen < 8 || Rank < 1 || EvalEvery < 0 || CurveItems < 1 || AlignTokens < 0 || Instructions < 1 || CorpusChars < 0
             || MathShots < 0 || MathMaxNewTokens < 1 || CalibrationSamples < 1 || KeepFirst < 0 || KeepLast < 0)
             throw new UserInputException("pipeline settings out of range (seq-len ≥ 8, rank ≥ 1, counts ≥ 1, intervals ≥ 0)");
+        try { RowLora().Validate(); }
+        catch (ArgumentException e) { throw new UserInputException($"--targets: {e.Message}", e); }
     }
 }

@@ -191,7 +191,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
             report = LoraTraining.Run(new LoraTrainingOptions
             {
                 Model = model, Data = Path.Combine(DataDir, DataGeneration.Instructions), Out = outDir,
-                Lora = new LoraSettings { Rank = o.Rank, Alpha = 2f * o.Rank },
+                Lora = o.RowLora(),
                 Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = o.LearningRate,
                 Seed = o.Seed, Nf4 = nf4, Eval = Path.Combine(DataDir, DataGeneration.PplIn), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
             }, backend, Within(row), step => { if (step.EvalLoss is double nll) curve.Add(new CurvePoint(step.Step, Math.Exp(nll))); });
