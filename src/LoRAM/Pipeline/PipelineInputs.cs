@@ -39,7 +39,7 @@ public static class PipelineInputs
         var settings = o with
         {
             Out = "", Models = "", Variants = [], Sweep = false, SweepRatios = [],
-            Seeds = 1, LearningRate = 0, RowLearningRates = new Dictionary<string, double>(), RowLearningRatesSource = "",
+            Seeds = 1, LearningRate = 0, SweepLr = [], RowLearningRates = new Dictionary<string, double>(), RowLearningRatesSource = "",
         };
         sha.AppendData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(settings)));
         foreach (var folder in new[] { baseModel, siblingModel })

@@ -27,6 +27,15 @@ public sealed record PipelineOptions
     public IReadOnlyDictionary<string, double> RowLearningRates { get; init; } = new Dictionary<string, double>();
     /// <summary>Where <see cref="RowLearningRates"/> come from, as the report names it ("sweep of DATE, FILE").</summary>
     public string RowLearningRatesSource { get; init; } = "";
+    /// <summary>Learning rates to sweep for each fine-tuned row (<c>--sweep-lr</c>); empty: no sweep. Each rate trains the
+    /// row with seed <see cref="Seed"/>; the one whose served model has the lowest response perplexity on the validation
+    /// items (<see cref="ValidationSplit"/>) is the row's rate for all its seeds, and the trial at that rate is its first seed.</summary>
+    public IReadOnlyList<double> SweepLr { get; init; } = [];
+    /// <summary>The grid <c>--sweep-lr</c> sweeps when given no rates: half-decades around the paper's 1e-3.</summary>
+    public static readonly IReadOnlyList<double> DefaultLrGrid = [1e-4, 3e-4, 1e-3, 3e-3];
+    /// <summary>Instructions generated beyond <see cref="Instructions"/> as the validation split: trained on by no row,
+    /// scored only by the learning-rate sweep.</summary>
+    public int ValidationItems { get; init; } = 100;
     /// <summary>Fine-tuning runs per trained row: seeds <see cref="Seed"/> … Seed + Seeds − 1 for the LoRA initialization
     /// and the data order. The data, pruning, calibration and alignment keep <see cref="Seed"/>.</summary>
     public int Seeds { get; init; } = 1;
@@ -39,6 +48,7 @@ public sealed record PipelineOptions
     /// <summary>Held-out items scored during training (the Fig. 3 curve).</summary>
     public int CurveItems { get; init; } = 24;
     public long AlignTokens { get; init; } = 131_072;
+    /// <summary>Training instructions of every fine-tuned row (the validation split is generated beyond them).</summary>
     public int Instructions { get; init; } = 2_000;
     public long CorpusChars { get; init; } = 400_000;
     public int EvalItems { get; init; } = 100;
@@ -61,6 +71,10 @@ public sealed record PipelineOptions
         if (Seeds < 1) throw new UserInputException($"--seeds must be 1 or more, got {Seeds}");
         if (Seed > int.MaxValue - Seeds + 1) throw new UserInputException($"--seeds {Seeds} from seed {Seed} passes the largest seed {int.MaxValue}");
         if (!IsRate(LearningRate)) throw new UserInputException($"--lr must be a positive finite number, got {LearningRate}");
+        foreach (var lr in SweepLr)
+            if (!IsRate(lr)) throw new UserInputException($"--sweep-lr: learning rates must be positive finite numbers, got {lr}");
+        if (SweepLr.Distinct().Count() != SweepLr.Count) throw new UserInputException($"--sweep-lr lists a rate twice: {string.Join(",", SweepLr)}");
+        if (ValidationItems < 1) throw new UserInputException($"--validation-items must be 1 or more, got {ValidationItems}");
         foreach (var (row, lr) in RowLearningRates)
             if (!IsRate(lr)) throw new UserInputException($"the row learning rate of '{row}' must be a positive finite number, got {lr}");
         if (EvalItems < 1) throw new UserInputException($"--eval-items must be 1 or more, got {EvalItems}");

@@ -60,10 +60,12 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 throw new UserInputException($"{changed}; the rows in {o.Out} were computed from the data as generated: restore it, or choose another --out");
             DataGeneration.Run(new DataOptions
             {
-                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions, EvalSize = Math.Max(o.EvalItems, o.MathItems + o.MathShots),
+                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, Instructions = o.Instructions + o.ValidationItems,
+                EvalSize = Math.Max(o.EvalItems, o.MathItems + o.MathShots),
             });
             PipelineInputs.RecordData(o.Out, DataDir);
         });
+        ValidationSplit.Write(DataDir, o.Instructions, o.ValidationItems);
 
         var rows = new List<VariantResult>();
         var sweep = new List<VariantResult>();
@@ -87,12 +89,13 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         return (rows, sweep);
     }
 
-    /// <summary>A row that trains nothing is evaluated once; a fine-tuned row once per seed at its learning rate, and its
-    /// result is the seeds' aggregate (<see cref="VariantResult.Aggregate"/>).</summary>
+    /// <summary>A row that trains nothing is evaluated once; a fine-tuned row once per seed at its learning rate (swept
+    /// on the validation split with <c>--sweep-lr</c>), and its result is the seeds' aggregate (<see cref="VariantResult.Aggregate"/>).</summary>
     private VariantResult RunRow(Variant v, string dir, string title)
     {
         if (v.Kind == VariantKind.BaseNoFineTuning) return Cached(dir, title, () => Untrained(v));
-        var lr = LearningRateChoice.For(o, v.Name);
+        var lr = o.SweepLr.Count == 0 ? LearningRateChoice.For(o, v.Name)
+            : LearningRateChoice.Swept(v.Name, o.SweepLr.Select(rate => new LearningRateTrial(rate, ValidationPerplexity(v, dir, rate, title))).ToList());
         var seeds = Enumerable.Range(o.Seed, o.Seeds).Select(seed => Cached(SeedDir(dir, lr.Rate, seed),
             $"{title}, {lr.Describe()}{(o.Seeds > 1 ? $", seed {seed}" : "")}", () => Scored(v, dir, lr.Rate, seed))).ToList();
         return VariantResult.Aggregate(seeds) with { LearningRate = lr };
@@ -127,6 +130,51 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(result, Json));
         progress.Line($"{title}: done in {clock.Elapsed.TotalSeconds:F0} s — ppl in/out {result.PerplexityInDomain:F2}/{result.PerplexityOutOfDomain:F2}, mc {result.MultipleChoiceAccuracy:P0}, math {result.MathAccuracy:P0}");
         return result;
+    }
+
+    /// <summary>
+    /// A trial of the learning-rate sweep: the row trained at <paramref name="lr"/> with seed <see cref="PipelineOptions.Seed"/>
+    /// (the same run its first seed is, so the chosen rate's trial is reused, not repeated), served as the row is served,
+    /// and scored by response perplexity on the validation items alone; a training that diverges scores +∞. Saved as
+    /// validation.json in that seed folder.
+    /// </summary>
+    private double ValidationPerplexity(Variant v, string dir, double lr, string title)
+    {
+        string path = Path.Combine(SeedDir(dir, lr, o.Seed), "validation.json");
+        if (File.Exists(path))
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize<LearningRateTrial>(File.ReadAllText(path), Json) is { } done && done.LearningRate == lr)
+                {
+                    progress.Line($"{title}: lr {LearningRateChoice.Format(lr)} done earlier, validation perplexity {done.ValidationPerplexity:F3}");
+                    return done.ValidationPerplexity;
+                }
+            }
+            catch (JsonException) { }   // damaged: scored again
+        }
+        progress.Line($"{title}: lr sweep, lr {LearningRateChoice.Format(lr)} …");
+        double ppl;
+        try
+        {
+            var s = RunVariant(v, dir, lr, o.Seed);
+            ppl = 0;
+            Stage("score validation", () =>
+            {
+                using var model = ModelLoader.Load(s.Model, backend, s.Adapter);
+                var tokenizer = Tokenizers.Load(s.Model, model.Config);
+                ppl = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, ValidationSplit.Validation)), o.SeqLen, progress: Within(v.Name)).Perplexity;
+            });
+        }
+        catch (TrainingDivergedException e)
+        {
+            progress.Line($"{title}: lr {LearningRateChoice.Format(lr)} diverged ({e.Message})");
+            ppl = double.PositiveInfinity;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new LearningRateTrial(lr, ppl), Json));
+        progress.Line($"{title}: lr {LearningRateChoice.Format(lr)}: validation perplexity {ppl:F3}");
+        return ppl;
     }
 
     private long BaseParameters => LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)).ParameterCount();
@@ -245,7 +293,7 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
             if (Directory.Exists(seedDir)) Directory.Delete(seedDir, recursive: true);
             report = LoraTraining.Run(new LoraTrainingOptions
             {
-                Model = model, Data = Path.Combine(DataDir, DataGeneration.Instructions), Out = outDir,
+                Model = model, Data = Path.Combine(DataDir, ValidationSplit.Train), Out = outDir,
                 Lora = o.RowLora(),
                 Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = lr,
                 Seed = seed, Nf4 = nf4, Eval = Path.Combine(DataDir, DataGeneration.PplIn), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
