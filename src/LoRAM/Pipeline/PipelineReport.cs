@@ -53,12 +53,21 @@ public static class PipelineReport
             : s.Mean.ToString(format, CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Each fine-tuned row's learning rate and where it came from.</summary>
+    /// <summary>Each fine-tuned row's learning rate and where it came from; for a swept row, every rate's validation
+    /// perplexity, the chosen one in bold.</summary>
     public static string LearningRates(IReadOnlyList<VariantResult> rows)
     {
         var sb = new StringBuilder();
         foreach (var r in rows.Where(r => r.LearningRate is not null))
-            sb.AppendLine($"- {r.Label}: {r.LearningRate!.Describe()}");
+        {
+            var lr = r.LearningRate!;
+            string trials = lr.Trials is null ? "" : "; validation perplexity " + string.Join(", ", lr.Trials.Select(t =>
+            {
+                string cell = $"{LearningRateChoice.Format(t.LearningRate)}: {(double.IsFinite(t.ValidationPerplexity) ? t.ValidationPerplexity.ToString("F3", CultureInfo.InvariantCulture) : "diverged")}";
+                return t.LearningRate == lr.Rate ? $"**{cell}**" : cell;
+            }));
+            sb.AppendLine($"- {r.Label}: {lr.Describe()}{trials}");
+        }
         return sb.ToString();
     }
 

@@ -37,6 +37,13 @@ public sealed class PipelineLearningRateTests : IDisposable
         Assert.Equal(LearningRateSource.Swept, chosen.Source);
         Assert.Equal(trials, chosen.Trials);
         Assert.Equal("lr 3e-4 (swept on validation)", chosen.Describe());
+        var row = new VariantResult
+        {
+            Name = "loram-stru", Label = "LoRAM-Stru (0.5)", TrainedModelParameters = 1, ReductionRatio = 1, TrainedModelWeightBytes = 1, PerplexityInDomain = 4,
+            PerplexityOutOfDomain = 5, MultipleChoiceAccuracy = 0.25, MultipleChoiceAccuracyNorm = 0.25, MathAccuracy = 0, LearningRate = chosen,
+        };
+        Assert.Equal("- LoRAM-Stru (0.5): lr 3e-4 (swept on validation); validation perplexity 1e-4: 5.000, **3e-4: 4.000**, 1e-3: 4.000, 3e-3: diverged",
+            PipelineReport.LearningRates([row]).Trim());
         var e = Assert.Throws<UserInputException>(() => LearningRateChoice.Swept("base-lora", [new(1, double.PositiveInfinity), new(2, double.NaN)]));
         Assert.StartsWith("--sweep-lr: every learning rate", e.Message);
         Assert.Contains("'base-lora'", e.Message);
