@@ -72,7 +72,9 @@ public sealed class OptionValidationTests(CliInputs inputs) : IClassFixture<CliI
         { "recover", "--seed", "1.5" }, { "recover", "--seed", "99999999999" },
         { "data", "--eval-size", "0" }, { "data", "--instructions", "-1" }, { "data", "--corpus-chars", "-5" }, { "data", "--corpus-chars", "9223372036854775807" },
         { "pipeline", "--ratio", "NaN" }, { "pipeline", "--ratio", "1" }, { "pipeline", "--steps", "0" }, { "pipeline", "--eval-items", "0" },
-        { "pipeline", "--math-items", "-1" },
+        { "pipeline", "--math-items", "-1" }, { "pipeline", "--seeds", "0" }, { "pipeline", "--lr", "NaN" }, { "pipeline", "--lr", "0" },
+        { "pipeline", "--sweep-lr", "0,1e-3" }, { "pipeline", "--sweep-lr", "abc" }, { "pipeline", "--sweep-lr", "1e-3,1e-3" }, { "pipeline", "--sweep-lr", "," },
+        { "pipeline", "--validation-items", "0" }, { "pipeline", "--targets", "q_proj,nope" }, { "pipeline", "--targets", "," },
         { "eval", "--batch", "0" }, { "eval", "--max-length", "1" }, { "eval", "--limit", "-1" }, { "eval", "--shots", "-1" },
         { "generate", "--temperature", "NaN" }, { "generate", "--top-p", "0" }, { "generate", "--top-k", "-1" },
     };
