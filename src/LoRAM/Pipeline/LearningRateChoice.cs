@@ -2,7 +2,8 @@ using System.Globalization;
 
 namespace LoRAM.Pipeline;
 
-/// <summary>Where a row's LoRA learning rate came from.</summary>
+/// <summary>Where a row's LoRA learning rate came from (by name in report.json).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<LearningRateSource>))]
 public enum LearningRateSource
 {
     /// <summary><see cref="PipelineOptions.LearningRate"/>, the same for every row (the paper's 1e-3; <c>--lr</c>).</summary>

@@ -54,8 +54,8 @@ public static class PipelineReport
     }
 
     /// <summary>Each fine-tuned row's learning rate and where it came from; for a swept row, every rate's validation
-    /// perplexity, the chosen one in bold.</summary>
-    public static string LearningRates(IReadOnlyList<VariantResult> rows)
+    /// perplexity, the chosen one in bold. <paramref name="prefix"/> tells rows apart that share a label (the ratio sweep's).</summary>
+    public static string LearningRates(IReadOnlyList<VariantResult> rows, string prefix = "")
     {
         var sb = new StringBuilder();
         foreach (var r in rows.Where(r => r.LearningRate is not null))
@@ -66,7 +66,7 @@ public static class PipelineReport
                 string cell = $"{LearningRateChoice.Format(t.LearningRate)}: {(double.IsFinite(t.ValidationPerplexity) ? t.ValidationPerplexity.ToString("F3", CultureInfo.InvariantCulture) : "diverged")}";
                 return t.LearningRate == lr.Rate ? $"**{cell}**" : cell;
             }));
-            sb.AppendLine($"- {r.Label}: {lr.Describe()}{trials}");
+            sb.AppendLine($"- {prefix}{r.Label}: {lr.Describe()}{trials}");
         }
         return sb.ToString();
     }
@@ -122,7 +122,7 @@ public static class PipelineReport
         sb.AppendLine($"(log-likelihood, lm-eval-harness style); math is strict match of `#### n` after greedy decoding ({o.MathShots}-shot, {o.MathItems} problems).");
         sb.AppendLine();
         sb.Append(Table(rows));
-        string rates = LearningRates(rows.Concat(sweep).ToList());
+        string rates = LearningRates(rows) + LearningRates(sweep, "ratio sweep, ");
         if (rates.Length > 0)
         {
             sb.AppendLine();

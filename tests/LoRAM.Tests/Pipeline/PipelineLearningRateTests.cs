@@ -81,6 +81,13 @@ public sealed class PipelineLearningRateTests : IDisposable
         Assert.Equal(LearningRateSource.Swept, lr.Source);
         Assert.Equal([1e-3, 3e-2], lr.Trials!.Select(t => t.LearningRate));
         Assert.Equal(lr.Trials!.MinBy(t => t.ValidationPerplexity)!.LearningRate, lr.Rate);
+        PipelineReport.Write(a.Out, a, [rowA], [], cpu.Name, seconds: 1);
+        using (var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(a.Out, "report.json"))))
+        {
+            var written = report.RootElement.GetProperty("variants")[0].GetProperty("learning_rate");
+            Assert.Equal("Swept", written.GetProperty("source").GetString());
+            Assert.Equal(2, written.GetProperty("trials").GetArrayLength());
+        }
         Assert.All(lr.Trials!, t => Assert.True(double.IsFinite(t.ValidationPerplexity) && t.ValidationPerplexity >= 1, $"{t}"));
         // One training per rate: the first seed at the chosen rate is its sweep trial, reused.
         Assert.Equal(2, log.ToString().Split('\n').Count(l => l.TrimEnd().EndsWith("· train LoRA", StringComparison.Ordinal)));
