@@ -74,6 +74,10 @@ public sealed class OptionValidationTests(CliInputs inputs) : IClassFixture<CliI
         { "pipeline", "--ratio", "NaN" }, { "pipeline", "--ratio", "1" }, { "pipeline", "--steps", "0" }, { "pipeline", "--eval-items", "0" },
         { "pipeline", "--math-items", "-1" }, { "pipeline", "--align-steps", "-1" }, { "pipeline", "--align-steps", "0,x" }, { "pipeline", "--align-steps", "20,20" },
         { "pipeline", "--corpus-skip-chars", "-1" }, { "data", "--corpus-skip-chars", "-1" },
+        { "pipeline", "--seeds", "0" }, { "pipeline", "--lr", "NaN" }, { "pipeline", "--lr", "0" },
+        { "pipeline", "--sweep-lr", "0,1e-3" }, { "pipeline", "--sweep-lr", "abc" }, { "pipeline", "--sweep-lr", "1e-3,1e-3" }, { "pipeline", "--sweep-lr", "," },
+        { "pipeline", "--validation-items", "0" }, { "pipeline", "--targets", "q_proj,nope" }, { "pipeline", "--targets", "," },
+        { "pipeline", "--knowledge-items", "-1" },
         { "eval", "--batch", "0" }, { "eval", "--max-length", "1" }, { "eval", "--limit", "-1" }, { "eval", "--shots", "-1" },
         { "generate", "--temperature", "NaN" }, { "generate", "--top-p", "0" }, { "generate", "--top-k", "-1" },
     };

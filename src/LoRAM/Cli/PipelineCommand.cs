@@ -31,10 +31,31 @@ internal static class PipelineCommand
             Description = "The corpus (calibration, alignment) starts after the first N characters of the generated stream; default: what the shipped models were pre-trained on, so alignment reads unseen text (0: from the start).",
             DefaultValueFactory = _ => d.CorpusSkipChars,
         };
+        var seeds = new Option<int>("--seeds")
+        {
+            Description = "Fine-tuning seeds per trained row (LoRA init and data order; data and pruning keep one seed); scores become mean ± std.",
+            DefaultValueFactory = _ => d.Seeds,
+        };
+        var lr = new Option<double?>("--lr") { Description = $"LoRA learning rate of every fine-tuned row (default {LearningRateChoice.Format(d.LearningRate)}, or a row's documented default)." };
+        var sweepLr = new Option<string?>("--sweep-lr")
+        {
+            Description = $"Choose each fine-tuned row's learning rate by validation perplexity from these comma-separated rates (default {string.Join(",", PipelineOptions.DefaultLrGrid.Select(LearningRateChoice.Format))}).",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var validationItems = new Option<int>("--validation-items")
+        {
+            Description = "Instructions generated beyond the training ones as the validation split (read only by --sweep-lr).",
+            DefaultValueFactory = _ => d.ValidationItems,
+        };
+        var targets = new Option<string>("--targets")
+        {
+            Description = "Comma-separated LoRA modules of every fine-tuned row: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj[,lm_head] (default: all, as the paper's LLaMA-2 rows).",
+            DefaultValueFactory = _ => string.Join(',', d.Targets),
+        };
         var device = CommonOptions.Device();
         var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
         {
-            models, outDir, variants, all, sweep, alignSteps, ratio, steps, evalItems, mathItems, knowledgeItems, skip, device,
+            models, outDir, variants, all, sweep, alignSteps, ratio, steps, evalItems, mathItems, knowledgeItems, skip, seeds, lr, sweepLr, validationItems, targets, device,
         };
         command.SetAction(parse =>
         {
@@ -47,7 +68,12 @@ internal static class PipelineCommand
                 Ratio = parse.GetValue(ratio), Steps = parse.GetValue(steps), EvalItems = parse.GetValue(evalItems), MathItems = parse.GetValue(mathItems),
                 KnowledgeItems = parse.GetValue(knowledgeItems),
                 CorpusSkipChars = parse.GetValue(skip), AlignStepsSweep = ParseSteps(parse.GetValue(alignSteps)),
+                Seeds = parse.GetValue(seeds), ValidationItems = parse.GetValue(validationItems),
+                Targets = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                SweepLr = parse.GetResult(sweepLr) is null ? [] : parse.GetValue(sweepLr) is string grid ? Rates(grid) : PipelineOptions.DefaultLrGrid,
             };
+            // A rate given on the command line is every row's: it replaces the table of documented row defaults.
+            if (parse.GetValue(lr) is double rate) o = o with { LearningRate = rate, RowLearningRates = new Dictionary<string, double>() };
             var error = parse.InvocationConfiguration.Error;
             var clock = Stopwatch.StartNew();
             using var backend = CommonOptions.OpenBackend(parse.GetValue(device));
@@ -71,6 +97,15 @@ internal static class PipelineCommand
         list?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x =>
             int.TryParse(x, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n
                 : throw new UserInputException($"--align-steps must be step counts separated by commas, e.g. 0,20,40,80; got '{x}'")).ToList() ?? [];
+
+    /// <summary>The rates of <c>--sweep-lr</c>: comma-separated numbers (range checked by the options' Validate).</summary>
+    private static List<double> Rates(string grid)
+    {
+        var rates = grid.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(text =>
+            double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) ? v
+            : throw new UserInputException($"--sweep-lr: '{text}' is not a number (expected comma-separated rates such as 1e-4,1e-3)")).ToList();
+        return rates.Count > 0 ? rates : throw new UserInputException("--sweep-lr: no rates given (omit the value for the default grid)");
+    }
 
     /// <summary>The repository's models/ folder, found from the working directory or the tool's own location.</summary>
     internal static string FindShippedModels()

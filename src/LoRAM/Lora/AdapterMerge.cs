@@ -45,6 +45,13 @@ public static class AdapterMerge
         using var outputLock = OutputLock.Beside(o.Out);
         using var llama = ModelLoader.Load(o.Model, backend);
         var lora = LoraAdapter.Load(o.Adapter, llama);
+        if (llama.Config.TieWordEmbeddings && lora.Layers.Any(l => l.Path == "lm_head"))
+        {
+            // The head is the embedding matrix: W_head + s·B·A cannot be written without changing the input embedding too,
+            // and a tied folder has no lm_head.weight to hold it — the head's update would be silently dropped.
+            lora.Detach();
+            throw new UserInputException($"{o.Adapter}: adapts lm_head, but {o.Model} ties its head to the embedding (tie_word_embeddings true), so a merged folder cannot hold the head's update; serve the adapter unmerged (--adapter) or train without lm_head (--targets)");
+        }
         int merged = lora.Layers.Count;
         long adapterParams = lora.ParameterCount;
         lora.MergeAndDetach();

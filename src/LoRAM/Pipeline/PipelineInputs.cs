@@ -29,11 +29,18 @@ public static class PipelineInputs
         // New settings may mean new data (seed, sizes): any data already there is regenerated, as nothing records it now.
     }
 
-    /// <summary>SHA-256 over the row-relevant settings (not which rows are run, nor where) and the models' files.</summary>
+    /// <summary>SHA-256 over the row-relevant settings and the models' files. Left out: which rows are run and where, and
+    /// what a row's folder path already says — the sweep's ratios (sweep/sweep-stru-RATIO), a fine-tuned row's learning rate
+    /// and seed (lr-LR/seed-K), hence how many seeds and which rates are asked for: more seeds, or another rate, reuse the
+    /// folders already there.</summary>
     public static string Fingerprint(PipelineOptions o, string baseModel, string siblingModel)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var settings = o with { Out = "", Models = "", Variants = [], Sweep = false, SweepRatios = [], AlignStepsSweep = [] };
+        var settings = o with
+        {
+            Out = "", Models = "", Variants = [], Sweep = false, SweepRatios = [], AlignStepsSweep = [],
+            Seeds = 1, LearningRate = 0, SweepLr = [], RowLearningRates = new Dictionary<string, double>(), RowLearningRatesSource = "",
+        };
         sha.AppendData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(settings)));
         foreach (var folder in new[] { baseModel, siblingModel })
             foreach (var file in Directory.EnumerateFiles(folder).Where(IsModelFile).OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal))

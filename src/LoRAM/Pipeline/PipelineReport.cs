@@ -32,6 +32,7 @@ public static class PipelineReport
         return files;
     }
 
+    /// <summary>The comparison table. A score of a row run with several seeds reads "mean ± sample std" over its seeds.</summary>
     public static string Table(IReadOnlyList<VariantResult> rows)
     {
         var sb = new StringBuilder();
@@ -40,9 +41,64 @@ public static class PipelineReport
         foreach (var r in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {r.Label} | {r.TrainedModelParameters:N0} | {r.ReductionRatio:F2}× | {Mib(r.TrainedModelWeightBytes)} | {(r.PeakTrainingBytes is long p ? Mib(p) : "–")} | " +
-                $"{(r.TrainingTokensPerSecond is double t ? t.ToString("N0", CultureInfo.InvariantCulture) : "–")} | {r.PerplexityInDomain:F3} | {r.PerplexityOutOfDomain:F3} | " +
-                $"{r.KnowledgeAccuracy:P1} ({r.KnowledgeExactMatch:P1}) | " +
-                $"{r.MultipleChoiceAccuracy:P1} ({r.MultipleChoiceAccuracyNorm:P1}) | {r.MathAccuracy:P1} |"));
+                $"{(r.TrainingTokensPerSecond is double t ? t.ToString("N0", CultureInfo.InvariantCulture) : "–")} | {Score(r, Metric.PerplexityInDomain)} | {Score(r, Metric.PerplexityOutOfDomain)} | " +
+                $"{Score(r, Metric.KnowledgeAccuracy)} ({Score(r, Metric.KnowledgeExactMatch)}) | " +
+                $"{Score(r, Metric.MultipleChoiceAccuracy)} ({Score(r, Metric.MultipleChoiceAccuracyNorm)}) | {Score(r, Metric.MathAccuracy)} |"));
+        return sb.ToString();
+    }
+
+    /// <summary>One score of a row: the value, or "mean ± std" when the row has several seeds.</summary>
+    private static string Score(VariantResult r, Metric m)
+    {
+        string format = m.LowerIsBetter() ? "F3" : "P1";
+        var s = r.SpreadOf(m);
+        return s.N > 1
+            ? s.Mean.ToString(format, CultureInfo.InvariantCulture) + " ± " + s.Std.ToString(format, CultureInfo.InvariantCulture)
+            : s.Mean.ToString(format, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Each fine-tuned row's learning rate and where it came from; for a swept row, every rate's validation
+    /// perplexity, the chosen one in bold. <paramref name="prefix"/> tells rows apart that share a label (the ratio sweep's).</summary>
+    public static string LearningRates(IReadOnlyList<VariantResult> rows, string prefix = "")
+    {
+        var sb = new StringBuilder();
+        foreach (var r in rows.Where(r => r.LearningRate is not null))
+        {
+            var lr = r.LearningRate!;
+            string trials = lr.Trials is null ? "" : "; validation perplexity " + string.Join(", ", lr.Trials.Select(t =>
+            {
+                string cell = $"{LearningRateChoice.Format(t.LearningRate)}: {(double.IsFinite(t.ValidationPerplexity) ? t.ValidationPerplexity.ToString("F3", CultureInfo.InvariantCulture) : "diverged")}";
+                return t.LearningRate == lr.Rate ? $"**{cell}**" : cell;
+            }));
+            sb.AppendLine($"- {prefix}{r.Label}: {lr.Describe()}{trials}");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Each LoRAM row against sibling + LoRA and base + LoRA on every metric: "beats", "loses to" or "within spread" by
+    /// <see cref="RowOrdering.Compare(VariantResult, VariantResult, Metric)"/>. Empty when the run has no such pair; with
+    /// one seed per row, a line saying that orderings need two or more (one seed measures no spread).
+    /// </summary>
+    public static string Orderings(IReadOnlyList<VariantResult> rows, int seeds)
+    {
+        var references = rows.Where(r => r.Name is "sibling-lora" or "base-lora").ToList();
+        var loram = rows.Where(r => r.Name.Contains("loram", StringComparison.Ordinal)).ToList();
+        if (references.Count == 0 || loram.Count == 0) return "";
+        var sb = new StringBuilder();
+        if (seeds < 2)
+        {
+            sb.AppendLine("Orderings beyond the seed-to-seed spread need `--seeds 2` or more: this run trained each row with one seed, which measures no spread.");
+            return sb.ToString();
+        }
+        sb.AppendLine($"Over {seeds} seeds, a row *beats* another on a metric when its mean is better by more than the sum of the two rows' sample");
+        sb.AppendLine("standard deviations (their ±1 std bars do not overlap), *loses to* it in the reverse case, and is *within spread* otherwise.");
+        sb.AppendLine();
+        sb.AppendLine($"| row | against | {string.Join(" | ", Metrics.All.Select(m => m.Label()))} |");
+        sb.AppendLine($"|---|---|{string.Concat(Metrics.All.Select(_ => "---|"))}");
+        foreach (var a in loram)
+            foreach (var b in references)
+                sb.AppendLine($"| {a.Label} | {b.Label} | {string.Join(" | ", Metrics.All.Select(m => RowOrdering.Compare(a, b, m).Words()))} |");
         return sb.ToString();
     }
 
@@ -61,8 +117,9 @@ public static class PipelineReport
         var sb = new StringBuilder();
         sb.AppendLine("# LoRAM pipeline report");
         sb.AppendLine();
+        string seeds = o.Seeds > 1 ? $"each fine-tuned row trained with {o.Seeds} seeds ({o.Seed}–{o.Seed + o.Seeds - 1}), scores as mean ± sample std over them; " : "";
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"Models `{o.Models}`; {o.Steps} LoRA steps × {o.Batch} examples (micro-batch {o.MicroBatch}, ≤ {o.SeqLen} tokens), r = {o.Rank}, lr {o.LearningRate:G3}; " +
+            $"Models `{o.Models}`; {o.Steps} LoRA steps × {o.Batch} examples (micro-batch {o.MicroBatch}, ≤ {o.SeqLen} tokens), r = {o.Rank} on {string.Join(", ", o.Targets)}; {seeds}" +
             $"LoRAM prunes {o.Ratio:P0} of each pruned layer (first {o.KeepFirst} and last {o.KeepLast} layers kept); device {device}; {RunTime(seconds, rows.Concat(sweep).Concat(alignSweep))}."));
         sb.AppendLine();
         sb.AppendLine("Every fine-tuned row is served on the model named in its label: LoRAM rows train on the pruned model and are evaluated as the");
@@ -70,6 +127,22 @@ public static class PipelineReport
         sb.AppendLine($"(log-likelihood, lm-eval-harness style); math is strict match of `#### n` after greedy decoding ({o.MathShots}-shot, {o.MathItems} problems).");
         sb.AppendLine();
         sb.Append(Table(rows));
+        string rates = LearningRates(rows) + LearningRates(sweep, "ratio sweep, ");
+        if (rates.Length > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Learning rates");
+            sb.AppendLine();
+            sb.Append(rates);
+        }
+        string orderings = Orderings(rows, o.Seeds);
+        if (orderings.Length > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Ordering");
+            sb.AppendLine();
+            sb.Append(orderings);
+        }
         if (sweep.Count > 0)
         {
             sb.AppendLine();
@@ -78,7 +151,7 @@ public static class PipelineReport
             sb.AppendLine("| pruned model | reduction | ppl in-domain, recovered (base + R(adapter)) | ppl in-domain, without recovery (pruned + adapter) |");
             sb.AppendLine("|---:|---:|---:|---:|");
             foreach (var s in sweep)
-                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Label} | {s.ReductionRatio:F2}× | {s.PerplexityInDomain:F3} | {s.PerplexityWithoutRecovery:F3} |"));
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Label} | {s.ReductionRatio:F2}× | {Score(s, Metric.PerplexityInDomain)} | {WithoutRecovery(s)} |"));
         }
         if (alignSweep.Count > 0) sb.Append(AlignmentStepsTable(rows, alignSweep));
         foreach (var f in files.Where(f => f.EndsWith(".png")))
@@ -118,6 +191,15 @@ public static class PipelineReport
                 $"{r.Label}: {r.PerplexityInDomain:F3} in-domain, {r.PerplexityOutOfDomain:F3} out-of-domain"))) + " (this run's rows, the figure's reference lines).");
         }
         return sb.ToString();
+    }
+
+    /// <summary>In-domain perplexity without recovery, "mean ± std" over several seeds.</summary>
+    private static string WithoutRecovery(VariantResult r)
+    {
+        var values = r.Seeds.Select(s => s.PerplexityWithoutRecovery).ToList();
+        if (values.Count < 2 || values.Any(v => v is null)) return r.PerplexityWithoutRecovery is double w ? w.ToString("F3", CultureInfo.InvariantCulture) : "–";
+        var s = Spread.Of(values.Select(v => v!.Value).ToList());
+        return string.Create(CultureInfo.InvariantCulture, $"{s.Mean:F3} ± {s.Std:F3}");
     }
 
     private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:F2} MiB");

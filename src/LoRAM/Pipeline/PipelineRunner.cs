@@ -17,8 +17,16 @@ namespace LoRAM.Pipeline;
 /// <summary>
 /// The main job: the paper's core comparison on the embedded default (or any base/sibling pair). Every row uses the
 /// same instruction data, steps and hyper-parameters; every served model is scored on the same held-out sets.
-/// Each finished row is saved as OUT/variants/NAME/result.json, so an interrupted run resumes where it stopped; OUT/inputs.json
-/// fingerprints the models and settings, so a folder's rows are reused only for the same inputs.
+/// Each finished row is saved, so an interrupted run resumes where it stopped; OUT/inputs.json fingerprints the models and
+/// settings, so a folder's rows are reused only for the same inputs. Layout of a row's folder OUT/variants/NAME:
+/// <list type="bullet">
+/// <item>a row that trains nothing (<c>base</c>): <c>result.json</c>;</item>
+/// <item>a fine-tuned row: one folder per learning rate and seed, <c>lr-LR/seed-K/</c> (adapter, recovered adapter,
+/// <c>training.json</c>, <c>result.json</c>), K = Seed … Seed + Seeds − 1. The learning rate and the LoRA seed are in the
+/// path, not in the fingerprint: running more seeds, or another learning rate, reuses every seed folder already there.
+/// The pruned (and aligned) model of a LoRAM row is shared by its seeds at <c>pruned/</c> (<c>aligned/</c>): pruning,
+/// calibration and alignment keep seed <see cref="PipelineOptions.Seed"/>; only the fine-tuning changes with the seed.</item>
+/// </list>
 /// </summary>
 public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgressReporter progress)
 {
@@ -60,11 +68,12 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                 throw new UserInputException($"{changed}; the rows in {o.Out} were computed from the data as generated: restore it, or choose another --out");
             DataGeneration.Run(new DataOptions
             {
-                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, CorpusSkipChars = o.CorpusSkipChars, Instructions = o.Instructions,
+                Out = DataDir, Seed = o.Seed, CorpusChars = o.CorpusChars, CorpusSkipChars = o.CorpusSkipChars, Instructions = o.Instructions + o.ValidationItems,
                 EvalSize = Math.Max(Math.Max(o.EvalItems, o.MathItems + o.MathShots), o.KnowledgeItems),
             });
             PipelineInputs.RecordData(o.Out, DataDir);
         });
+        ValidationSplit.Write(DataDir, o.Instructions, o.ValidationItems);
 
         var rows = new List<VariantResult>();
         var sweep = new List<VariantResult>();
@@ -75,14 +84,14 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         {
             var v = catalogue[name];
             task.Update(rows.Count, $"row {rows.Count + 1}/{total}: {v.Name}");
-            rows.Add(Cached(Path.Combine(o.Out, "variants", v.Name), $"[{++i}/{o.Variants.Count}] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "variants", v.Name))));
+            rows.Add(RunRow(v, Path.Combine(o.Out, "variants", v.Name), $"[{++i}/{o.Variants.Count}] {v.Label}"));
         }
         if (o.Sweep)
             foreach (var ratio in o.SweepRatios)
             {
                 var v = new Variant($"sweep-stru-{ratio.ToString("0.##", CultureInfo.InvariantCulture)}", VariantKind.Loram, PruningMethod.Stru, ratio);
                 task.Update(rows.Count + sweep.Count, $"row {rows.Count + sweep.Count + 1}/{total}: {v.Name}");
-                sweep.Add(Cached(Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}", () => RunVariant(v, Path.Combine(o.Out, "sweep", v.Name))));
+                sweep.Add(RunRow(v, Path.Combine(o.Out, "sweep", v.Name), $"[sweep] {v.Label}"));
             }
         AlignSweep = AlignStepsSweep(task, rows.Count + sweep.Count, total);
         task.Update(total, "done");
@@ -106,11 +115,27 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
             var v = new Variant($"align-steps-{steps}", VariantKind.Loram, PruningMethod.Stru, o.Ratio, Align: steps > 0, AlignSteps: steps);
             var dir = Path.Combine(o.Out, "align-sweep", steps.ToString(CultureInfo.InvariantCulture));
             task.Update(done + points.Count, $"row {done + points.Count + 1}/{total}: {v.Name}");
-            points.Add(Cached(dir, $"[align {steps} steps] {v.Label}",
-                () => RunVariant(v, dir) with { AlignmentSteps = steps, AlignmentTokens = steps * AlignTokensPerStep }));
+            points.Add(RunRow(v, dir, $"[align {steps} steps] {v.Label}") with { AlignmentSteps = steps, AlignmentTokens = steps * AlignTokensPerStep });
         }
         return points;
     }
+
+    /// <summary>A row that trains nothing is evaluated once; a fine-tuned row once per seed at its learning rate (swept
+    /// on the validation split with <c>--sweep-lr</c>), and its result is the seeds' aggregate (<see cref="VariantResult.Aggregate"/>).</summary>
+    private VariantResult RunRow(Variant v, string dir, string title)
+    {
+        if (v.Kind == VariantKind.BaseNoFineTuning) return Cached(dir, title, () => Untrained(v));
+        var lr = o.SweepLr.Count == 0 ? LearningRateChoice.For(o, v.Name)
+            : LearningRateChoice.Swept(v.Name, o.SweepLr.Select(rate => new LearningRateTrial(rate, ValidationPerplexity(v, dir, rate, title))).ToList());
+        var seeds = Enumerable.Range(o.Seed, o.Seeds).Select(seed => Cached(SeedDir(dir, lr.Rate, seed),
+            $"{title}, {lr.Describe()}{(o.Seeds > 1 ? $", seed {seed}" : "")}", () => Scored(v, dir, lr.Rate, seed))).ToList();
+        return VariantResult.Aggregate(seeds) with { LearningRate = lr };
+    }
+
+    /// <summary>Where row <paramref name="rowDir"/> keeps its run at learning rate <paramref name="lr"/> and LoRA seed
+    /// <paramref name="seed"/> (the rate spelled exactly, so two rates never share a folder).</summary>
+    private static string SeedDir(string rowDir, double lr, int seed) =>
+        Path.Combine(rowDir, "lr-" + lr.ToString("R", CultureInfo.InvariantCulture), "seed-" + seed.ToString(CultureInfo.InvariantCulture));
 
     private VariantResult Cached(string dir, string title, Func<VariantResult> run)
     {
@@ -138,24 +163,94 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         return result;
     }
 
-    private VariantResult RunVariant(Variant v, string dir)
+    /// <summary>
+    /// A trial of the learning-rate sweep: the row trained at <paramref name="lr"/> with seed <see cref="PipelineOptions.Seed"/>
+    /// (the same run its first seed is, so the chosen rate's trial is reused, not repeated), served as the row is served,
+    /// and scored by response perplexity on the validation items alone; a training that diverges scores +∞. Saved as
+    /// validation.json in that seed folder.
+    /// </summary>
+    private double ValidationPerplexity(Variant v, string dir, double lr, string title)
     {
-        long baseParams = LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)).ParameterCount();
+        string path = Path.Combine(SeedDir(dir, lr, o.Seed), "validation.json");
+        if (File.Exists(path))
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize<LearningRateTrial>(File.ReadAllText(path), Json) is { } done && done.LearningRate == lr)
+                {
+                    progress.Line($"{title}: lr {LearningRateChoice.Format(lr)} done earlier, validation perplexity {done.ValidationPerplexity:F3}");
+                    return done.ValidationPerplexity;
+                }
+            }
+            catch (JsonException) { }   // damaged: scored again
+        }
+        progress.Line($"{title}: lr sweep, lr {LearningRateChoice.Format(lr)} …");
+        double ppl;
+        try
+        {
+            var s = RunVariant(v, dir, lr, o.Seed);
+            ppl = 0;
+            Stage("score validation", () =>
+            {
+                using var model = ModelLoader.Load(s.Model, backend, s.Adapter);
+                var tokenizer = Tokenizers.Load(s.Model, model.Config);
+                ppl = Benchmarks.InstructionPerplexity(model, tokenizer, AlpacaFile.Load(Path.Combine(DataDir, ValidationSplit.Validation)), o.SeqLen, progress: Within(v.Name)).Perplexity;
+            });
+        }
+        catch (TrainingDivergedException e)
+        {
+            progress.Line($"{title}: lr {LearningRateChoice.Format(lr)} diverged ({e.Message})");
+            ppl = double.PositiveInfinity;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new LearningRateTrial(lr, ppl), Json));
+        progress.Line($"{title}: lr {LearningRateChoice.Format(lr)}: validation perplexity {ppl:F3}");
+        return ppl;
+    }
+
+    private long BaseParameters => LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)).ParameterCount();
+
+    /// <summary>The base model as shipped, scored.</summary>
+    private VariantResult Untrained(Variant v) => Row(v, BaseParameters, BaseParameters, WeightBytes(BaseModel), null, Evaluate(BaseModel, null, v.Name));
+
+    /// <summary>A fine-tuned row at one learning rate and seed, scored as it is served.</summary>
+    private VariantResult Scored(Variant v, string dir, double lr, int seed)
+    {
+        var s = RunVariant(v, dir, lr, seed);
+        var scores = Evaluate(s.Model, s.Adapter, v.Name);
+        long p = LlamaConfig.Load(Path.Combine(s.TrainedOn, ModelFolder.Config)).ParameterCount();
+        var row = Row(v, p, BaseParameters, s.Report.FrozenWeightBytes, s.Report, scores) with { Curve = s.Curve };
+        // Every LoRAM row also scores the pruned model with its own adapter: what recovery adds (or costs).
+        if (v.Kind == VariantKind.Loram)
+        {
+            var without = Evaluate(s.TrainedOn, s.TrainedAdapter, v.Name, withoutRecovery: true);
+            row = row with
+            {
+                PerplexityWithoutRecovery = without.PplIn, PerplexityOutOfDomainWithoutRecovery = without.PplOut,
+                KnowledgeAccuracyWithoutRecovery = without.Knowledge?.Accuracy,
+            };
+        }
+        return row with { Seeds = [SeedScores.Of(row, seed)] };
+    }
+
+    /// <summary>What a fine-tuned row serves: <see cref="Model"/> with <see cref="Adapter"/> (for LoRAM the base with the
+    /// recovered adapter), and the model and adapter it trained.</summary>
+    private sealed record Served(string Model, string Adapter, string TrainedOn, string TrainedAdapter, LoraTrainingReport Report, List<CurvePoint> Curve);
+
+    /// <summary>Trains row <paramref name="v"/> at one learning rate and seed (or reuses that training), recovering its
+    /// adapter for LoRAM rows.</summary>
+    private Served RunVariant(Variant v, string dir, double lr, int seed)
+    {
+        string seedDir = SeedDir(dir, lr, seed);
         switch (v.Kind)
         {
-            case VariantKind.BaseNoFineTuning:
-            {
-                var scores = Evaluate(BaseModel, null, v.Name);
-                return Row(v, baseParams, baseParams, WeightBytes(BaseModel), null, scores);
-            }
             case VariantKind.SiblingLora:
             case VariantKind.BaseLora:
             {
                 var model = v.Kind == VariantKind.BaseLora ? BaseModel : SiblingModel;
-                var (report, curve) = Train(model, Path.Combine(dir, "adapter"), nf4: false, v.Name);
-                var scores = Evaluate(model, Path.Combine(dir, "adapter"), v.Name);
-                long p = LlamaConfig.Load(Path.Combine(model, ModelFolder.Config)).ParameterCount();
-                return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with { Curve = curve };
+                var adapter = Path.Combine(seedDir, "adapter");
+                var (report, curve) = Train(model, seedDir, adapter, nf4: false, v.Name, lr, seed);
+                return new Served(model, adapter, model, adapter, report, curve);
             }
             default:
             {
@@ -186,23 +281,17 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
                         }, backend, Within(v.Name));
                     });
                 }
-                var adapter = Path.Combine(dir, "adapter-pruned");
-                var (report, curve) = Train(trainOn, adapter, v.Nf4, v.Name);
-                var recovered = Path.Combine(dir, "adapter-recovered");
+                var adapter = Path.Combine(seedDir, "adapter-pruned");
+                var (report, curve) = Train(trainOn, seedDir, adapter, v.Nf4, v.Name, lr, seed);
+                var recovered = Path.Combine(seedDir, "adapter-recovered");
                 Stage("recover", () =>
                 {
+                    // Written last, the recovery record marks a finished recovery of this training (a retraining clears the seed folder).
+                    if (File.Exists(Path.Combine(recovered, AdapterRecovery.RecoveryFile))) return;
                     if (Directory.Exists(recovered)) Directory.Delete(recovered, recursive: true);
                     AdapterRecovery.Recover(adapter, trainOn, LlamaConfig.Load(Path.Combine(BaseModel, ModelFolder.Config)), recovered, Path.GetFullPath(BaseModel));
                 });
-                var scores = Evaluate(BaseModel, recovered, v.Name);
-                // Every LoRAM row also scores the pruned model with its own adapter: what recovery adds (or costs).
-                var without = Evaluate(trainOn, adapter, v.Name, withoutRecovery: true);
-                long p = LlamaConfig.Load(Path.Combine(trainOn, ModelFolder.Config)).ParameterCount();
-                return Row(v, p, baseParams, report.FrozenWeightBytes, report, scores) with
-                {
-                    Curve = curve, PerplexityWithoutRecovery = without.PplIn, PerplexityOutOfDomainWithoutRecovery = without.PplOut,
-                    KnowledgeAccuracyWithoutRecovery = without.Knowledge?.Accuracy,
-                };
+                return new Served(BaseModel, recovered, trainOn, adapter, report, curve);
             }
         }
     }
@@ -221,21 +310,38 @@ public sealed class PipelineRunner(PipelineOptions o, Backend backend, IProgress
         KnowledgeExactMatch = s.Knowledge?.ExactMatch ?? double.NaN, KnowledgeTiers = s.Knowledge?.Tiers ?? [],
     };
 
-    private (LoraTrainingReport Report, List<CurvePoint> Curve) Train(string model, string outDir, bool nf4, string row)
+    /// <summary>A finished LoRA training of a seed folder: the training job's report and the held-out curve.</summary>
+    private sealed record TrainingRun(LoraTrainingReport Report, List<CurvePoint> Curve);
+
+    /// <summary>Trains LoRA into <paramref name="outDir"/> inside <paramref name="seedDir"/> with learning rate
+    /// <paramref name="lr"/> and seed <paramref name="seed"/> (LoRA initialization and data order), or reuses the training
+    /// that seed folder finished earlier (its <c>training.json</c> beside a saved adapter).</summary>
+    private (LoraTrainingReport Report, List<CurvePoint> Curve) Train(string model, string seedDir, string outDir, bool nf4, string row, double lr, int seed)
     {
+        string done = Path.Combine(seedDir, "training.json");
+        if (File.Exists(done) && File.Exists(Path.Combine(outDir, PeftAdapterFormat.WeightsFile)))
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize<TrainingRun>(File.ReadAllText(done), Json) is { Report: not null, Curve: not null } run) return (run.Report, run.Curve);
+            }
+            catch (JsonException) { }   // a damaged record of a training: trained again below, like an unfinished one
+        }
         var curve = new List<CurvePoint>();
         LoraTrainingReport? report = null;
         Stage(nf4 ? "train LoRA (NF4 base)" : "train LoRA", () =>
         {
-            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);   // a half-finished run restarts (it is short)
+            // A half-finished run restarts (it is short), and whatever was computed from an earlier training goes with it.
+            if (Directory.Exists(seedDir)) Directory.Delete(seedDir, recursive: true);
             report = LoraTraining.Run(new LoraTrainingOptions
             {
-                Model = model, Data = Path.Combine(DataDir, DataGeneration.Instructions), Out = outDir,
-                Lora = new LoraSettings { Rank = o.Rank, Alpha = 2f * o.Rank },
-                Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = o.LearningRate,
-                Seed = o.Seed, Nf4 = nf4, Eval = Path.Combine(DataDir, DataGeneration.PplIn), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
+                Model = model, Data = Path.Combine(DataDir, ValidationSplit.Train), Out = outDir,
+                Lora = o.RowLora(),
+                Steps = o.Steps, Batch = o.Batch, MicroBatch = o.MicroBatch, MaxLength = o.SeqLen, LearningRate = lr,
+                Seed = seed, Nf4 = nf4, Eval = Path.Combine(DataDir, DataGeneration.PplIn), EvalEvery = o.EvalEvery, EvalItems = o.CurveItems, LogEvery = 10,
             }, backend, Within(row), step => { if (step.EvalLoss is double nll) curve.Add(new CurvePoint(step.Step, Math.Exp(nll))); });
         });
+        AtomicFile.WriteAllText(done, JsonSerializer.Serialize(new TrainingRun(report!, curve), Json));
         return (report!, curve);
     }
 

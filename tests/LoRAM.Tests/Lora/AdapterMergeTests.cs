@@ -51,4 +51,24 @@ public sealed class AdapterMergeTests : IDisposable
             Assert.True(adapted != before.FileOf(name).RawBytes(name).SequenceEqual(after.FileOf(name).RawBytes(name)), $"{name}: adapted {adapted}");
         }
     }
+
+    /// <summary>The head of a tied model is its embedding matrix: merging an lm_head adapter (the pipeline's default targets
+    /// include it) used to write a folder without the head's update, silently. Refused, naming both; projections still merge.</summary>
+    [Fact]
+    public void An_lm_head_adapter_on_a_model_whose_head_is_its_embedding_is_refused_rather_than_dropped()
+    {
+        var src = Path.Combine(_dir.Path, "tied");
+        TinyLlama.Write(src, new TinyLlamaOptions { Tied = true });
+        string withHead = Path.Combine(_dir.Path, "with-head"), withoutHead = Path.Combine(_dir.Path, "without-head");
+        using (var model = LlamaModel.Load(src, _cpu))
+        {
+            using (var adapter = LoraAdapter.Attach(model, new LoraSettings { Rank = 2, TargetModules = ["q_proj", "lm_head"] }, seed: 4)) adapter.Save(withHead);
+            using (var adapter = LoraAdapter.Attach(model, new LoraSettings { Rank = 2, TargetModules = ["q_proj"] }, seed: 4)) adapter.Save(withoutHead);
+        }
+        string merged = Path.Combine(_dir.Path, "merged");
+        var e = Assert.Throws<UserInputException>(() => AdapterMerge.Run(new MergeOptions { Model = src, Adapter = withHead, Out = merged }, _cpu));
+        Assert.StartsWith($"{withHead}: adapts lm_head, but {src} ties its head to the embedding", e.Message);
+        Assert.False(Directory.Exists(merged));
+        Assert.Equal(2, AdapterMerge.Run(new MergeOptions { Model = src, Adapter = withoutHead, Out = merged }, _cpu).MergedModules);
+    }
 }
