@@ -19,6 +19,7 @@ public sealed class PipelineSeedsTests : IDisposable
         {
             Name = name, Label = label, TrainedModelParameters = 10, ReductionRatio = 1, TrainedModelWeightBytes = 20,
             PerplexityInDomain = s[0], PerplexityOutOfDomain = s[1], MultipleChoiceAccuracy = s[2], MultipleChoiceAccuracyNorm = s[3], MathAccuracy = s[4],
+            KnowledgeAccuracy = 0.5, KnowledgeExactMatch = 0.25,
             PeakTrainingBytes = 100 + i, TrainingSeconds = 2 * (i + 1), RowSeconds = 3, Curve = [new(5, s[0] + 1), new(10, s[0])],
         };
         return r with { Seeds = [SeedScores.Of(r, i + 1)] };
@@ -50,7 +51,8 @@ public sealed class PipelineSeedsTests : IDisposable
         Assert.Equal(4, r.TrainingSeconds);         // mean of 2, 4, 6
         Assert.Equal(9, r.RowSeconds);              // the work of all three
         Assert.Equal([new CurvePoint(5, 5), new CurvePoint(10, 4)], r.Curve);
-        Assert.Equal(["perplexity_in_domain", "perplexity_out_of_domain", "multiple_choice_accuracy", "multiple_choice_accuracy_norm", "math_accuracy"], r.Spreads.Keys);
+        Assert.Equal(["perplexity_in_domain", "perplexity_out_of_domain", "multiple_choice_accuracy", "multiple_choice_accuracy_norm", "math_accuracy",
+            "knowledge_accuracy", "knowledge_exact_match"], r.Spreads.Keys);
         Assert.Equal(2, r.Spreads["perplexity_out_of_domain"].Std);
     }
 
@@ -76,10 +78,10 @@ public sealed class PipelineSeedsTests : IDisposable
         Assert.Equal(Ordering.Beats, RowOrdering.Compare(loram, sibling, Metric.MultipleChoiceAccuracy));
         Assert.Equal(Ordering.LosesTo, RowOrdering.Compare(sibling, loram, Metric.PerplexityInDomain));
         string table = PipelineReport.Orderings([sibling, loram], seeds: 2);
-        Assert.Contains("| LoRAM-Stru (0.5) | sibling + LoRA | beats | within spread | beats | within spread | within spread |", table);
+        Assert.Contains("| LoRAM-Stru (0.5) | sibling + LoRA | beats | within spread | beats | within spread | within spread | within spread | within spread |", table);
         Assert.Contains("one seed", PipelineReport.Orderings([sibling, loram], seeds: 1));
         Assert.Equal("", PipelineReport.Orderings([sibling], seeds: 2));
-        Assert.Contains("| 3.100 ± 0.141 | 10.000 ± 1.414 | 41.0 % ± 1.4 % (50.0 % ± 0.0 %) |", PipelineReport.Table([loram]));
+        Assert.Contains("| 3.100 ± 0.141 | 10.000 ± 1.414 | 50.0 % ± 0.0 % (25.0 % ± 0.0 %) | 41.0 % ± 1.4 % (50.0 % ± 0.0 %) |", PipelineReport.Table([loram]));
     }
 
     [Fact]
@@ -118,7 +120,7 @@ public sealed class PipelineSeedsTests : IDisposable
         string md = File.ReadAllText(Path.Combine(o.Out, "report.md"));
         Assert.Contains("3 seeds (1–3)", md);
         Assert.Contains($"| {rows[0].PerplexityInDomain:F3} ± {rows[0].SpreadOf(Metric.PerplexityInDomain).Std:F3} |", md);
-        Assert.Contains("- LoRAM-Stru (0.5): lr 1e-2 (default)", md);
+        Assert.Contains($"- LoRAM-Stru ({o.Ratio:0.##}): lr 1e-2 (default)", md);
 
         // Fewer seeds, or the same again, train nothing: seed 1's folder is the one-seed row.
         var log = new StringWriter();
