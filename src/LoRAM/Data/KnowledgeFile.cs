@@ -26,11 +26,7 @@ public static class KnowledgeFile
     public static void Write(string path, IEnumerable<KnowledgeItem> items) =>
         Jsonl.Write(path, items, (w, x) =>
         {
-            w.WriteString("question", x.Question);
-            w.WriteStartArray("choices");
-            foreach (var c in x.Choices) w.WriteStringValue(c);
-            w.WriteEndArray();
-            w.WriteNumber("label", x.Label);
+            MultipleChoiceFile.WriteFields(w, x.Question, x.Choices, x.Label);
             w.WriteNumber("rank", x.Rank);
             w.WriteString("attribute", x.Attribute);
         });

@@ -35,12 +35,15 @@ public static class MultipleChoiceFile
     }
 
     public static void Write(string path, IEnumerable<MultipleChoiceItem> items) =>
-        Jsonl.Write(path, items, (w, x) =>
-        {
-            w.WriteString("question", x.Question);
-            w.WriteStartArray("choices");
-            foreach (var c in x.Choices) w.WriteStringValue(c);
-            w.WriteEndArray();
-            w.WriteNumber("label", x.Label);
-        });
+        Jsonl.Write(path, items, (w, x) => WriteFields(w, x.Question, x.Choices, x.Label));
+
+    /// <summary>The three fields every multiple-choice layout shares (knowledge.jsonl adds its own after them).</summary>
+    internal static void WriteFields(Utf8JsonWriter w, string question, IReadOnlyList<string> choices, int label)
+    {
+        w.WriteString("question", question);
+        w.WriteStartArray("choices");
+        foreach (var c in choices) w.WriteStringValue(c);
+        w.WriteEndArray();
+        w.WriteNumber("label", label);
+    }
 }
