@@ -89,10 +89,11 @@ public static class Benchmarks
     /// log-likelihood (<c>acc</c>) and per byte (<c>acc_norm</c>), lm-evaluation-harness style. Exact match: the
     /// greedy response, up to the end-of-text token or the first newline, must equal the true answer sentence
     /// (surrounding white space ignored). Tiers split the items by the rank of the notable asked about, at
-    /// <paramref name="tierBounds"/> (last ranks of each tier but the open-ended last).
+    /// <paramref name="tierBounds"/> (last ranks of each tier but the open-ended last). Without
+    /// <paramref name="exactMatch"/> no answer is generated (and <see cref="KnowledgeScore.ExactMatch"/> is NaN).
     /// </summary>
     public static KnowledgeScore Knowledge(LlamaModel model, ITokenizer tokenizer, IReadOnlyList<KnowledgeItem> items, int batchSize = 8,
-        IReadOnlyList<int>? tierBounds = null, IProgressReporter? progress = null)
+        IReadOnlyList<int>? tierBounds = null, IProgressReporter? progress = null, bool exactMatch = true)
     {
         var sequences = new List<(int[], int)>();
         var prompts = new List<int[]>();
@@ -125,6 +126,7 @@ public static class Benchmarks
                 right[i] = best == item.Label;
                 if (bestNorm == item.Label) rightNorm++;
                 at += item.Choices.Count;
+                if (!exactMatch) continue;
 
                 int budget = tokenizer.Encode(item.Answer, addBos: false).Length + 8;
                 var ids = Generator.Generate(model, prompts[i], budget, SamplingOptions.Greedy, stop)
@@ -134,7 +136,8 @@ public static class Benchmarks
             }
 
         double n = Math.Max(1, items.Count);
-        return new KnowledgeScore(items.Count, right.Count(x => x) / n, rightNorm / n, exact.Count(x => x) / n, Tiers(items, right, exact, tierBounds));
+        return new KnowledgeScore(items.Count, right.Count(x => x) / n, rightNorm / n, exactMatch ? exact.Count(x => x) / n : double.NaN,
+            Tiers(items, right, exact, tierBounds));
     }
 
     /// <summary>
