@@ -148,6 +148,6 @@ public sealed class PretrainCommandTests : IDisposable
         Assert.Equal(b.VocabSize, s.VocabSize);
         Assert.True(b.NumKeyValueHeads < b.NumAttentionHeads);
         double ratio = (double)s.ParameterCount() / b.ParameterCount();
-        Assert.InRange(ratio, 0.2, 0.35);   // the sibling is about a quarter of the base (the 7B : 13B analog is ~0.54; see Defaults/README.md)
+        Assert.InRange(ratio, 0.5, 0.6);   // the sibling is about half the base, as 7B : 13B is 0.52 (Defaults/README.md: 0.55)
     }
 }
