@@ -137,7 +137,7 @@ public static class Benchmarks
 
         double n = Math.Max(1, items.Count);
         return new KnowledgeScore(items.Count, right.Count(x => x) / n, rightNorm / n, exactMatch ? exact.Count(x => x) / n : double.NaN,
-            Tiers(items, right, exact, tierBounds));
+            Tiers(items, right, exactMatch ? exact : null, tierBounds));
     }
 
     /// <summary>
@@ -159,10 +159,11 @@ public static class Benchmarks
                 if (nll[at + c].Nll < nll[at + best].Nll) best = c;
             right[i] = best == items[i].Label;
         }
-        return (right.Count(x => x) / (double)Math.Max(1, items.Count), Tiers(items, right, right, tierBounds));
+        return (right.Count(x => x) / (double)Math.Max(1, items.Count), Tiers(items, right, null, tierBounds));
     }
 
-    private static List<KnowledgeTier> Tiers(IReadOnlyList<KnowledgeItem> items, bool[] right, bool[] exact, IReadOnlyList<int>? tierBounds)
+    /// <summary>Accuracy (and exact match, NaN where no answer was generated) of each popularity tier.</summary>
+    private static List<KnowledgeTier> Tiers(IReadOnlyList<KnowledgeItem> items, bool[] right, bool[]? exact, IReadOnlyList<int>? tierBounds)
     {
         var bounds = tierBounds ?? Notables.TierBounds;
         var tiers = new List<KnowledgeTier>();
@@ -171,7 +172,8 @@ public static class Benchmarks
             int last = t < bounds.Count ? bounds[t] : int.MaxValue;
             var idx = Enumerable.Range(0, items.Count).Where(i => items[i].Rank >= first && items[i].Rank <= last).ToList();
             if (idx.Count > 0)
-                tiers.Add(new KnowledgeTier(first, last, idx.Count, idx.Count(i => right[i]) / (double)idx.Count, idx.Count(i => exact[i]) / (double)idx.Count));
+                tiers.Add(new KnowledgeTier(first, last, idx.Count, idx.Count(i => right[i]) / (double)idx.Count,
+                    exact is null ? double.NaN : idx.Count(i => exact[i]) / (double)idx.Count));
             first = last == int.MaxValue ? last : last + 1;
         }
         return tiers;
