@@ -100,6 +100,39 @@ public sealed class LlamaWeights : IDisposable
         if (tokenizerFrom is not null) ModelFolder.CopyTokenizerFiles(tokenizerFrom, folder);
     }
 
+    /// <summary>
+    /// Writes a Hugging Face folder as <see cref="Save"/> does, one tensor at a time: <paramref name="make"/> builds each
+    /// tensor of <paramref name="config"/> when its turn in the file comes (in the dtype <paramref name="dtypeOf"/>
+    /// announced for the header), its bytes are written and it is disposed, so no more than one tensor of the model is
+    /// ever held (structured pruning writes W0^P this way). Returns the files written.
+    /// </summary>
+    public static IReadOnlyList<string> SaveStreaming(string folder, LlamaConfig config, Func<string, DType> dtypeOf, Func<string, Tensor> make,
+        string? tokenizerFrom = null, long maxShardBytes = 5L << 30)
+    {
+        Directory.CreateDirectory(folder);
+        var entries = LlamaTensorNames.Expected(config).Select(e => new SafetensorsStreamWriter.Entry(e.Name, dtypeOf(e.Name), e.Shape)).ToList();
+        var shards = SafetensorsStreamWriter.PlanShards(entries, maxShardBytes);
+        var meta = new Dictionary<string, string> { ["format"] = "pt" };
+        var files = new List<string>();
+        byte[]? buffer = null;
+        foreach (var (file, shardEntries) in shards)
+        {
+            using var writer = SafetensorsStreamWriter.Create(Path.Combine(folder, file), shardEntries, meta);
+            foreach (var e in writer.Entries)
+            {
+                using var t = make(e.Name);
+                writer.Append(e.Name, t, ref buffer);
+            }
+            writer.Commit();
+            files.Add(file);
+        }
+        if (shards.Count > 1) files.Add(SafetensorsStreamWriter.WriteIndex(folder, shards));
+        config.Save(Path.Combine(folder, ModelFolder.Config));
+        files.Add(ModelFolder.Config);
+        if (tokenizerFrom is not null) ModelFolder.CopyTokenizerFiles(tokenizerFrom, folder);
+        return files;
+    }
+
     /// <summary>Bytes the weights occupy in their dtypes.</summary>
     public long Bytes => _tensors.Values.Sum(t => t.Bytes);
 

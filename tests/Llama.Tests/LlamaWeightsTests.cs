@@ -80,6 +80,32 @@ public class LlamaWeightsTests
         foreach (var (name, t) in a.Tensors) Assert.Equal(t.ToArray<ushort>(), b[name].ToArray<ushort>());
     }
 
+    [Theory]
+    [InlineData(4096)]          // sharded, with an index
+    [InlineData(1L << 30)]      // one file
+    public void Streaming_save_holds_one_tensor_at_a_time_and_reloads_bit_exactly(long maxShardBytes)
+    {
+        using var src = new TempFolder();
+        using var dst = new TempFolder();
+        TinyLlama.Write(src.Path, new TinyLlamaOptions { DType = DType.BF16 });
+        using var cpu = new CpuBackend(1);
+        using var made = new CpuBackend(1);     // the backend the copies come from, so its peak counts only them
+        using var a = LlamaWeights.Load(src.Path, cpu);
+        var files = LlamaWeights.SaveStreaming(dst.Path, a.Config, name => a[name].DType,
+            name => Tensor.FromSpan<ushort>(made, a[name].ToArray<ushort>(), DType.BF16, a[name].ShapeArray()),
+            tokenizerFrom: src.Path, maxShardBytes: maxShardBytes);
+        // Each copy is freed before the next is made: the peak is the largest tensor (in its pool size class, ≤ 25 % over).
+        long largest = a.Tensors.Values.Max(t => t.Bytes);
+        Assert.InRange(made.Memory.PeakLiveBytes, largest, largest * 5 / 4 + 64);
+        Assert.True(a.Bytes > largest * 5 / 4 + 64, $"{a.Bytes} vs {largest}");   // holding them all would not fit the bound
+        Assert.Equal(maxShardBytes < 1 << 20, File.Exists(dst.File("model.safetensors.index.json")));
+        Assert.Contains("config.json", files);
+        Assert.True(File.Exists(dst.File("loram_tokenizer.json")));
+        using var b = LlamaWeights.Load(dst.Path, cpu);
+        Assert.Equal(a.Config.ToJson(), b.Config.ToJson());
+        foreach (var (name, t) in a.Tensors) Assert.Equal(t.ToArray<ushort>(), b[name].ToArray<ushort>());
+    }
+
     [Fact]
     public void Reference_forward_is_causal_and_reduces_to_norm_and_lm_head_when_blocks_are_zero()
     {

@@ -243,10 +243,16 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var e = this[name];
         ThrowIfDisposed();
         byte* p = _region.Pointer + _dataStart + e.Begin;
-        if (e.DTypeName == "I64") return NarrowI64(backend, e, p);
-        var t = e.DType ?? throw LlamaFormatException.In(Path, $"tensor '{name}': dtype {e.DTypeName} is not supported (F32, F16, BF16, I32, U8, I64 are)");
-        if (dtype is DType want && want != t) return Converted(backend, e, p, t, want);
-        return backend is CpuBackend ? Borrow(backend, p, e.Bytes, t, e.Shape) : Copy(backend, p, e.Bytes, t, e.Shape);
+        DType? stored = e.DTypeName == "I64" ? null
+            : e.DType ?? throw LlamaFormatException.In(Path, $"tensor '{name}': dtype {e.DTypeName} is not supported (F32, F16, BF16, I32, U8, I64 are)");
+        if (stored is DType t && (dtype ?? t) == t && backend is CpuBackend) return Borrow(backend, p, e, t);
+        // Read once into a tensor of its own: the mapped pages are not needed again, so they leave the resident set.
+        try
+        {
+            if (stored is null) return NarrowI64(backend, e, p);
+            return dtype is DType want && want != stored ? Converted(backend, e, p, stored.Value, want) : Copy(backend, p, e.Bytes, stored.Value, e.Shape);
+        }
+        finally { _region.DropPages(_dataStart + e.Begin, e.Bytes); }
     }
 
     /// <summary>Float conversion on the host, chunk by chunk from the mapping, so no full-size float32 copy is
@@ -275,10 +281,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
         catch { result.Dispose(); throw; }
     }
 
-    private Tensor Borrow(Backend backend, byte* p, long bytes, DType dtype, int[] shape)
+    /// <summary>A zero-copy view; when its last reference goes, its pages leave the resident set.</summary>
+    private Tensor Borrow(Backend backend, byte* p, SafetensorsEntry e, DType dtype)
     {
-        var storage = backend.Borrow((IntPtr)p, Math.Max(bytes, 1), _region.Lease());
-        using (storage) return Tensor.FromStorage(storage, 0, dtype, shape);
+        var storage = backend.Borrow((IntPtr)p, Math.Max(e.Bytes, 1), _region.Lease(_dataStart + e.Begin, e.Bytes));
+        using (storage) return Tensor.FromStorage(storage, 0, dtype, e.Shape);
     }
 
     private static Tensor Copy(Backend backend, byte* p, long bytes, DType dtype, int[] shape)

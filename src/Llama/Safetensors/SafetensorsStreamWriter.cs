@@ -70,6 +70,29 @@ public sealed class SafetensorsStreamWriter : IDisposable
         if (_writtenOfCurrent == entry.Bytes) { _current++; _writtenOfCurrent = 0; SkipEmpty(); }
     }
 
+    /// <summary>Appends the whole of tensor <paramref name="name"/> from <paramref name="t"/> (its dtype and shape must be the
+    /// entry's), downloaded in chunks through <paramref name="buffer"/> (grown as needed, reusable across calls).</summary>
+    public void Append(string name, Tensor t, ref byte[]? buffer)
+    {
+        var entry = Entries.FirstOrDefault(e => e.Name == name) ?? throw new ArgumentException($"'{name}' is not a tensor of this file");
+        if (t.DType != entry.DType || !t.Shape.SequenceEqual(entry.Shape))
+            throw new ArgumentException($"'{name}' is {entry.DType}[{string.Join(", ", entry.Shape)}] in the header, got {t.DType}[{string.Join(", ", t.ShapeArray())}]");
+        const int Chunk = 64 << 20;
+        int size = t.DType.Size();
+        long per = Chunk / size;
+        buffer ??= new byte[(int)Math.Min(Chunk, Math.Max(size, t.Bytes))];
+        if (buffer.Length < Math.Min(Chunk, t.Bytes)) buffer = new byte[(int)Math.Min(Chunk, t.Bytes)];
+        using var flat = t.Reshape(-1);
+        for (long at = 0; at < t.Length; at += per)
+        {
+            int count = (int)Math.Min(per, t.Length - at);
+            using var part = flat.View(at, count);
+            var span = buffer.AsSpan(0, count * size);
+            t.Backend.Download(part, span);
+            Append(name, span);
+        }
+    }
+
     /// <summary>Flushes to disk and renames the file into place; every tensor must be complete.</summary>
     public void Commit()
     {

@@ -108,9 +108,9 @@ public static class ModelPruner
             calibration = new PruningRecord.CalibrationInfo(source, samples.Length, len);
             progress.Line($"stru: Taylor importance ({o.Taylor.ToString().ToLowerInvariant()}-wise) from {samples.Length} samples of {len} tokens");
             // Frozen in its stored dtype: the scores gather while backward passes each layer, no weight gets a gradient buffer.
-            using var model = LlamaModel.Load(o.Model, backend);
-            (scores, double l) = TaylorImportance.ComputeLean(model, samples, o.Taylor, progress: progress);
-            loss = l;
+            using (var model = LlamaModel.Load(o.Model, backend))
+                (scores, loss) = TaylorImportance.ComputeLean(model, samples, o.Taylor, progress: progress);
+            backend.TrimPool();   // the calibration activations are done with: their blocks go back before the pruned model is written
         }
         var layers = StructuredSelection.Select(config, plan.Ratio, plan.KeepFirst, plan.KeepLast, scores, o.Seed);
         foreach (var l in layers.Where(l => l.Pruned))
@@ -118,9 +118,8 @@ public static class ModelPruner
 
         using var cpu = new CpuBackend();
         using var weights = LlamaWeights.Load(o.Model, cpu);
-        using var pruned = StructuredPruning.Apply(weights, layers, cpu);
-        pruned.Save(tmp, tokenizerFrom: o.Model);
-        long after = pruned.Config.ParameterCount();
+        var prunedConfig = StructuredPruning.Save(weights, layers, tmp, cpu, tokenizerFrom: o.Model);
+        long after = prunedConfig.ParameterCount();
         var record = new PruningRecord
         {
             Method = o.Method, Ratio = plan.Ratio, KeepFirst = plan.KeepFirst, KeepLast = plan.KeepLast,
@@ -129,7 +128,7 @@ public static class ModelPruner
             HiddenSize = config.HiddenSize, NumHiddenLayers = config.NumHiddenLayers, HeadDim = config.HeadDim, VocabSize = config.VocabSize,
             OriginalParameters = config.ParameterCount(), PrunedParameters = after, Layers = layers,
         };
-        record.ValidateAgainst(pruned.Config, "the new pruning record");
+        record.ValidateAgainst(prunedConfig, "the new pruning record");
         record.Save(tmp);
         return new PruneReport("", o.Method.Name(), plan.Ratio, null, plan.KeepFirst, plan.KeepLast, record.OriginalParameters, after,
             (double)record.OriginalParameters / after, true, samplesUsed, seqLen, loss, null, 0);

@@ -197,6 +197,35 @@ public static class TaylorImportance
     internal static double[] Salience(float[] w, float[] g, int rows, int cols, Projection p, TaylorVariant variant) =>
         p.Rows != ProjectionAxis.Hidden ? RowSalience(w, g, rows, cols, variant) : ColumnSalience(w, g, rows, cols, variant);
 
+    /// <summary>
+    /// <see cref="Salience(float[], float[], int, int, Projection, TaylorVariant)"/> of a weight and gradient that stay
+    /// on their backend: read a few rows at a time (at most 16 K elements, below the large-object heap's threshold),
+    /// so no host copy the size of W is ever made. The rows are visited in the same order with the same double
+    /// accumulation, so the saliences are bit-identical to the whole-array path.
+    /// </summary>
+    internal static double[] Salience(Tensor w, Tensor g, Projection p, TaylorVariant variant)
+    {
+        int rows = w.Dim(0), cols = w.Dim(1);
+        bool byRow = p.Rows != ProjectionAxis.Hidden;
+        var s = new double[byRow ? rows : cols];
+        int block = Math.Max(1, (16 << 10) / Math.Max(1, cols));
+        for (int r0 = 0; r0 < rows; r0 += block)
+        {
+            int n = Math.Min(block, rows - r0);
+            float[] wb, gb;
+            using (var wv = w.View((long)r0 * cols, n, cols)) wb = wv.ToFloatArray();
+            using (var gv = g.View((long)r0 * cols, n, cols)) gb = gv.ToFloatArray();
+            if (byRow)
+            {
+                var part = RowSalience(wb, gb, n, cols, variant);
+                Array.Copy(part, 0, s, r0, n);
+            }
+            else AccumulateColumns(wb, gb, n, cols, variant, s);
+        }
+        if (!byRow) for (int c = 0; c < cols; c++) s[c] = Math.Abs(s[c]);
+        return s;
+    }
+
     /// <summary>Per output row r: Σ_j |W_rj G_rj| (element) or |Σ_j W_rj G_rj| (vector).</summary>
     internal static double[] RowSalience(float[] w, float[] g, int rows, int cols, TaylorVariant variant)
     {
@@ -218,13 +247,19 @@ public static class TaylorImportance
     internal static double[] ColumnSalience(float[] w, float[] g, int rows, int cols, TaylorVariant variant)
     {
         var s = new double[cols];
+        AccumulateColumns(w, g, rows, cols, variant, s);
+        for (int c = 0; c < cols; c++) s[c] = Math.Abs(s[c]);
+        return s;
+    }
+
+    /// <summary>s[c] += Σ_i |W_ic G_ic| (element) or Σ_i W_ic G_ic (vector) over the given rows, in row order.</summary>
+    private static void AccumulateColumns(float[] w, float[] g, int rows, int cols, TaylorVariant variant, double[] s)
+    {
         for (int r = 0; r < rows; r++)
             for (int c = 0, i = r * cols; c < cols; c++, i++)
             {
                 double x = (double)w[i] * g[i];
                 s[c] += variant == TaylorVariant.Element ? Math.Abs(x) : x;
             }
-        for (int c = 0; c < cols; c++) s[c] = Math.Abs(s[c]);
-        return s;
     }
 }

@@ -29,14 +29,9 @@ internal sealed class TaylorProbe(FrozenLinear inner, Projection projection, Tay
         // Σ|W ⊙ G| is not a sum over passes: a second pass would need the first one's G, which is gone.
         if (Salience is not null) throw new InvalidOperationException($"{Name}: the backward pass reached the Taylor probe twice; the lean path takes the whole calibration loss in one pass");
         var be = dy.Backend;
-        float[] g;
-        using (var grad = Tensor.Empty(be, DType.F32, OutFeatures, InFeatures))
-        {
-            be.Gemm(dy, true, x, false, grad);   // G = dyᵀ·x, as the trainable linear's dW
-            g = grad.ToFloatArray();
-        }
-        var w = inner.DenseWeight!.ToFloatArray();
-        Salience = TaylorImportance.Salience(w, g, OutFeatures, InFeatures, projection, variant);
+        using var grad = Tensor.Empty(be, DType.F32, OutFeatures, InFeatures);
+        be.Gemm(dy, true, x, false, grad);   // G = dyᵀ·x, as the trainable linear's dW
+        Salience = TaylorImportance.Salience(inner.DenseWeight!, grad, projection, variant);   // a few rows at a time: no host copy of W or G
     }
 
     public override void Dispose() { }

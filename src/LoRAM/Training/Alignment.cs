@@ -82,7 +82,7 @@ public static class Alignment
             WriteSideFiles = folder => CopyPruningFiles(o.Model, folder),
             TokenizerFolder = o.Model,
             SelectParameters = model => Select(o, model),
-            ReportWeightChange = true,
+            StartFolder = o.Model,
             Settings = [new RunSetting("--model (content)", ContentHash.OfModel(o.Model))],
         };
         return CorpusTraining.Run(o, job, backend, progress);

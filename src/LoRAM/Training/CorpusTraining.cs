@@ -159,8 +159,9 @@ internal static class CorpusTraining
         /// <summary>The folder whose tokenizer reads the corpus and travels with the model (alignment: the pruned model's);
         /// null for the byte tokenizer of a model pre-trained from scratch.</summary>
         public string? TokenizerFolder { get; init; }
-        /// <summary>Report ‖W − W_start‖ / ‖W_start‖ of every trained tensor.</summary>
-        public bool ReportWeightChange { get; init; }
+        /// <summary>The folder the run starts from: when set, the report gives ‖W − W_start‖ / ‖W_start‖ of every trained
+        /// tensor, W_start read back from it tensor by tensor at the end (no second copy of the model is held).</summary>
+        public string? StartFolder { get; init; }
     }
 
     public static CorpusTrainingReport Run(CorpusTrainingOptions a, Job job, Backend backend, IProgressReporter progress)
@@ -221,8 +222,6 @@ internal static class CorpusTraining
         var ledger = new MemoryLedger();
         model.RegisterMemory(ledger);
         var parameters = job.SelectParameters?.Invoke(model) ?? model.Parameters().ToList();
-        // Host copies of the trained tensors as they start, for the report's ‖ΔW‖/‖W‖ (alignment's models are the pruned ones).
-        var start = job.ReportWeightChange ? parameters.Select(v => (Var: v, Values: v.Value.ToFloatArray())).ToList() : null;
         var trainable = new TrainableModel
         {
             Parameters = parameters,
@@ -271,7 +270,7 @@ internal static class CorpusTraining
         }
         var report = new CorpusTrainingReport
         {
-            WeightChange = start?.ToDictionary(p => p.Var.Name ?? "?", p => RelativeChange(p.Values, p.Var.Value.ToFloatArray())),
+            WeightChange = job.StartFolder is { } from ? WeightChange(from, parameters) : null,
             Out = Path.GetFullPath(a.Out), Config = job.ConfigLabel, Parameters = config.ParameterCount(), Device = backend.Name,
             Threads = backend is CpuBackend cpu ? cpu.Threads : null, Seed = a.Seed, SeqLen = a.SeqLen, Batch = options.BatchSequences,
             MicroBatch = options.MicroBatch, Completed = summary.Completed, Steps = summary.Steps, PlannedSteps = options.Steps,
@@ -286,6 +285,15 @@ internal static class CorpusTraining
     }
 
     /// <summary>‖after − before‖ / ‖before‖ (Frobenius), in double.</summary>
+    /// <summary>‖W − W_start‖ / ‖W_start‖ of each trained tensor, W_start from <paramref name="folder"/> (mapped; one tensor
+    /// in float32 at a time).</summary>
+    private static Dictionary<string, double> WeightChange(string folder, IReadOnlyList<Var> parameters)
+    {
+        using var cpu = new CpuBackend(1);
+        using var start = LlamaWeights.Load(folder, cpu);
+        return parameters.ToDictionary(p => p.Name ?? "?", p => RelativeChange(start[p.Name!].ToFloatArray(), p.Value.ToFloatArray()));
+    }
+
     internal static double RelativeChange(float[] before, float[] after)
     {
         double diff = 0, norm = 0;

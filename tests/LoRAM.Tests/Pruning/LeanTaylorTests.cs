@@ -55,6 +55,25 @@ public class LeanTaylorTests
         }
     }
 
+    [Theory]
+    [InlineData("gate_proj", TaylorVariant.Element)]   // salience per row
+    [InlineData("down_proj", TaylorVariant.Element)]   // per column
+    [InlineData("gate_proj", TaylorVariant.Vector)]
+    [InlineData("down_proj", TaylorVariant.Vector)]
+    public void Salience_read_a_few_rows_at_a_time_is_bit_identical_to_the_whole_array_salience(string module, TaylorVariant variant)
+    {
+        const int Rows = 211, Cols = 300;                    // 54 rows a block: four blocks, the last one partial
+        var rng = new Random(17);
+        float[] w = new float[Rows * Cols], g = new float[Rows * Cols];
+        for (int i = 0; i < w.Length; i++) { w[i] = (float)(rng.NextDouble() - 0.5); g[i] = (float)(rng.NextDouble() - 0.5) * 1e-3f; }
+        using var cpu = new CpuBackend(1);
+        using var wt = Tensor.FromSpan<ushort>(cpu, w.Select(BFloat16.FromSingle).ToArray(), DType.BF16, Rows, Cols);   // a frozen BF16 weight
+        using var gt = Tensor.FromArray(cpu, g, Rows, Cols);
+        var p = Llama.Projection.Parse(module);
+        var expected = TaylorImportance.Salience(wt.ToFloatArray(), g, Rows, Cols, p, variant);
+        Assert.Equal(expected, TaylorImportance.Salience(wt, gt, p, variant));
+    }
+
     [Fact]
     public void Bf16_weights_stay_bf16_and_give_the_scores_of_their_f32_upcast()
     {
