@@ -99,6 +99,7 @@ public sealed class LlamaModel : IDisposable
         Func<string, DType?, Tensor> load, Func<string, FrozenWeight?>? loadLinear)
     {
         var owned = new List<IDisposable>();
+        bool Trains(string name) => options.Trainable && (options.TrainedWeights?.Invoke(name) ?? true);
         try
         {
             Var Trainable(string name)
@@ -110,7 +111,7 @@ public sealed class LlamaModel : IDisposable
             }
             Var Norm(string name)
             {
-                if (options.Trainable) return Trainable(name);
+                if (Trains(name)) return Trainable(name);
                 var v = Var.Constant(load(name, DType.F32), name);
                 owned.Add(v);
                 return v;
@@ -118,7 +119,7 @@ public sealed class LlamaModel : IDisposable
             LinearLayer Linear(string name)
             {
                 LinearLayer layer;
-                if (options.Trainable) layer = new TrainableLinear(name, Trainable(name));
+                if (Trains(name)) layer = new TrainableLinear(name, Trainable(name));
                 else if (loadLinear?.Invoke(name) is { } special) layer = new FrozenLinear(name, special);
                 else layer = new FrozenLinear(name, new DenseFrozenWeight(load(name, options.FrozenDType)));
                 owned.Add(layer);
@@ -126,7 +127,7 @@ public sealed class LlamaModel : IDisposable
             }
 
             Var embedding;
-            if (options.Trainable) embedding = Trainable(LlamaTensorNames.Embedding);
+            if (Trains(LlamaTensorNames.Embedding)) embedding = Trainable(LlamaTensorNames.Embedding);
             else
             {
                 embedding = Var.Constant(load(LlamaTensorNames.Embedding, options.FrozenDType), LlamaTensorNames.Embedding);
@@ -147,7 +148,7 @@ public sealed class LlamaModel : IDisposable
 
             LinearLayer lmHead;
             if (!config.TieWordEmbeddings) lmHead = Linear(LlamaTensorNames.LmHead);
-            else if (options.Trainable) lmHead = new TrainableLinear(LlamaTensorNames.LmHead, embedding, ownsWeight: false);
+            else if (embedding.RequiresGrad) lmHead = new TrainableLinear(LlamaTensorNames.LmHead, embedding, ownsWeight: false);
             else lmHead = new FrozenLinear(LlamaTensorNames.LmHead, new DenseFrozenWeight(embedding.Value.Reshape(embedding.Value.ShapeArray())));
 
             return new LlamaModel(config, backend, embedding, layers, finalNorm, lmHead, options.CheckpointLayers);
@@ -327,7 +328,7 @@ public sealed class LlamaModel : IDisposable
     /// <summary>
     /// Writes the model as a Hugging Face folder (config.json + model.safetensors, sharded above
     /// <paramref name="maxShardBytes"/>), weights in their current dtypes (or <paramref name="dtype"/>, or per tensor
-    /// <paramref name="dtypeOf"/>'s answer when it has one), atomically per file.
+    /// <paramref name="dtypeOf"/>'s answer when it has one), atomically per file, one converted tensor in memory at a time.
     /// Projections must be dense (merge LoRA first; NF4 models are written by the quantizer).
     /// </summary>
     public void Save(string folder, DType? dtype = null, string? tokenizerFrom = null, long maxShardBytes = 5L << 30, Func<string, DType?>? dtypeOf = null)
@@ -344,24 +345,13 @@ public sealed class LlamaModel : IDisposable
         }
         foreach (var (path, p) in Projections())
             byName[path + ".weight"] = p.DenseWeight ?? throw new InvalidOperationException($"{path} is not stored densely ({p.GetType().Name}); merge or dequantize it before saving");
-        var converted = new List<Tensor>();
-        try
+        DType Stored(string name) => (dtypeOf?.Invoke(name) ?? dtype) ?? byName[name].DType;
+        // One tensor at a time: a converted copy is written and freed before the next is made.
+        LlamaWeights.SaveStreaming(folder, Config, Stored, name =>
         {
-            var tensors = LlamaTensorNames.Expected(Config).Select(e =>
-            {
-                var t = byName[e.Name];
-                if ((dtypeOf?.Invoke(e.Name) ?? dtype) is DType want && want != t.DType) { t = t.Cast(want); converted.Add(t); }
-                return (e.Name, t);
-            }).ToList();
-            Directory.CreateDirectory(folder);
-            SafetensorsWriter.SaveSharded(folder, tensors, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
-            Config.Save(Path.Combine(folder, ModelFolder.Config));
-            if (tokenizerFrom is not null) ModelFolder.CopyTokenizerFiles(tokenizerFrom, folder);
-        }
-        finally
-        {
-            foreach (var t in converted) t.Dispose();
-        }
+            var t = byName[name];
+            return Stored(name) is var want && want != t.DType ? t.Cast(want) : t.Reshape(t.ShapeArray());
+        }, tokenizerFrom, maxShardBytes);
     }
 
     public void Dispose()

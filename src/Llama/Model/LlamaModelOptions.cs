@@ -14,6 +14,13 @@ public sealed record LlamaModelOptions
     /// </summary>
     public bool Trainable { get; init; }
 
+    /// <summary>
+    /// With <see cref="Trainable"/>: which weights train, by Hugging Face name (null: all). The others are frozen as in
+    /// the LoRA setting — stored dtype, memory-mapped, no gradient — so e.g. alignment without lm_head neither holds an
+    /// F32 copy of the head nor computes its gradient. A tied head trains exactly when the embedding does.
+    /// </summary>
+    public Func<string, bool>? TrainedWeights { get; init; }
+
     /// <summary>Storage dtype of frozen projection and embedding weights (null: as stored). Norm weights are always F32.</summary>
     public DType? FrozenDType { get; init; }
 

@@ -81,29 +81,28 @@ public static class Alignment
             Prepare = (model, trainer) => ProjectOntoMasks(o.Model, model, trainer),
             WriteSideFiles = folder => CopyPruningFiles(o.Model, folder),
             TokenizerFolder = o.Model,
-            SelectParameters = model => Select(o, model),
+            TrainedWeights = Trained(o),
             StartFolder = o.Model,
             Settings = [new RunSetting("--model (content)", ContentHash.OfModel(o.Model))],
         };
         return CorpusTraining.Run(o, job, backend, progress);
     }
 
-    /// <summary>The parameters <see cref="AlignmentOptions.Weights"/> names, by their checkpoint names.</summary>
-    private static IReadOnlyList<Autograd.Var> Select(AlignmentOptions o, LlamaModel model)
+    /// <summary>Which weights <see cref="AlignmentOptions.Weights"/> trains, by checkpoint name (null: all).</summary>
+    private static Func<string, bool>? Trained(AlignmentOptions o)
     {
-        var all = model.Parameters().ToList();
         switch (o.Weights)
         {
             case AlignedWeights.All:
-                return all;
+                return null;
             case AlignedWeights.AllButLmHead:
-                return all.Where(v => v.Name != LlamaTensorNames.LmHead).ToList();
+                return name => name != LlamaTensorNames.LmHead;
             default:
                 if (!File.Exists(Path.Combine(o.Model, PruningRecord.FileName)))
                     throw new UserInputException($"{o.Model}: --weights pruned-layers needs the pruning record {PruningRecord.FileName}; this folder has none");
                 var pruned = PruningRecord.LoadFor(o.Model).Layers.Where(l => l.Pruned).Select(l => $"model.layers.{l.Layer}.").ToList();
                 if (pruned.Count == 0) throw new UserInputException($"{o.Model}: --weights pruned-layers, but the pruning record prunes no layer");
-                return all.Where(v => v.Name is { } n && pruned.Any(p => n.StartsWith(p, StringComparison.Ordinal))).ToList();
+                return name => pruned.Any(p => name.StartsWith(p, StringComparison.Ordinal));
         }
     }
 

@@ -154,8 +154,9 @@ internal static class CorpusTraining
         public IReadOnlyList<RunSetting> Settings { get; init; } = [];
         /// <summary>Files the finished model folder gets besides weights, config and tokenizer.</summary>
         public Action<string>? WriteSideFiles { get; init; }
-        /// <summary>The weights to train (by default every parameter of the model); the others stay as loaded.</summary>
-        public Func<LlamaModel, IReadOnlyList<Var>>? SelectParameters { get; init; }
+        /// <summary>The weights to train, by name (null: every weight); the others are loaded frozen in their stored dtype
+        /// (<see cref="LlamaModelOptions.TrainedWeights"/>): no F32 copy, no gradient, no optimizer state.</summary>
+        public Func<string, bool>? TrainedWeights { get; init; }
         /// <summary>The folder whose tokenizer reads the corpus and travels with the model (alignment: the pruned model's);
         /// null for the byte tokenizer of a model pre-trained from scratch.</summary>
         public string? TokenizerFolder { get; init; }
@@ -218,10 +219,10 @@ internal static class CorpusTraining
         catch (ArgumentException e) { throw new UserInputException(e.Message, e); }
         if (options.EvalEvery == 0 && a.EvalSequences > 0) options = options with { EvalEvery = steps };
 
-        using var model = job.CreateModel(backend, new LlamaModelOptions { Trainable = true, CheckpointLayers = a.CheckpointLayers });
+        using var model = job.CreateModel(backend, new LlamaModelOptions { Trainable = true, TrainedWeights = job.TrainedWeights, CheckpointLayers = a.CheckpointLayers });
         var ledger = new MemoryLedger();
         model.RegisterMemory(ledger);
-        var parameters = job.SelectParameters?.Invoke(model) ?? model.Parameters().ToList();
+        var parameters = model.Parameters().ToList();
         var trainable = new TrainableModel
         {
             Parameters = parameters,

@@ -167,6 +167,28 @@ public class LlamaModelTests
     }
 
     [Fact]
+    public void Weights_outside_the_trained_set_stay_frozen_in_their_stored_dtype_with_no_gradient_and_the_loss_is_unchanged()
+    {
+        using var dir = new TempFolder();
+        TinyLlama.Write(dir.Path, new TinyLlamaOptions { KvHeads = 2, Tied = false, Layers = 2, DType = DType.BF16 });
+        using var cpu = new CpuBackend(1);
+        using var all = LlamaModel.Load(dir.Path, cpu, new LlamaModelOptions { Trainable = true });
+        using var some = LlamaModel.Load(dir.Path, cpu, new LlamaModelOptions
+        {
+            Trainable = true, TrainedWeights = name => name != LlamaTensorNames.LmHead && !name.StartsWith("model.layers.0.", StringComparison.Ordinal),
+        });
+        var names = some.Parameters().Select(p => p.Name!).ToHashSet();
+        Assert.Equal(all.Parameters().Count() - 10, names.Count);               // lm_head and layer 0's 7 projections + 2 norms
+        Assert.DoesNotContain(LlamaTensorNames.LmHead, names);
+        Assert.Contains(LlamaTensorNames.Q(1), names);
+        var head = Assert.IsType<FrozenLinear>(some.LmHead);
+        Assert.Equal(DType.BF16, head.DenseWeight!.DType);                      // the mapped BF16 weight, no F32 copy
+        Assert.IsType<FrozenLinear>(some.Layers[0].Gate);
+        Assert.Equal(LossAndBackward(all, backward: false), LossAndBackward(some, backward: true), 6);
+        Assert.NotNull(((TrainableLinear)some.Layers[1].Gate).Weight.Grad);
+    }
+
+    [Fact]
     public void Full_parameter_gradients_match_central_differences()
     {
         using var dir = new TempFolder();
