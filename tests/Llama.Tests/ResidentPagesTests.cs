@@ -45,6 +45,17 @@ public class ResidentPagesTests
         Assert.Equal(values.Select(BFloat16.FromSingle), bf16.ToArray<ushort>());
     }
 
+    [Fact]
+    public void The_finiteness_scan_on_load_leaves_no_page_resident()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var dir = new TempFolder();
+        var (path, _) = WriteFile(dir, seed: 5);
+        using var file = SafetensorsFile.Open(path);
+        file.RequireFinite("w");                                            // reads all 16 MiB
+        Assert.InRange(ResidentBytes(path), 0, 2 * Environment.SystemPageSize);
+    }
+
     private static (string Path, float[] Values) WriteFile(TempFolder dir, int seed)
     {
         var rng = new Random(seed);

@@ -196,13 +196,19 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var e = this[name];
         ThrowIfDisposed();
         byte* p = _region.Pointer + _dataStart + e.Begin;
-        return e.DType switch
+        try
         {
-            DType.F32 => NonFinite.Find((uint*)p, e.Elements, 0x7F80_0000u),
-            DType.BF16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7F80),
-            DType.F16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7C00),
-            _ => null,
-        };
+            return e.DType switch
+            {
+                DType.F32 => NonFinite.Find((uint*)p, e.Elements, 0x7F80_0000u),
+                DType.BF16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7F80),
+                DType.F16 => NonFinite.Find((ushort*)p, e.Elements, (ushort)0x7C00),
+                _ => null,
+            };
+        }
+        // The scan is not a use: a model loaded for NF4 would otherwise hold every BF16 page until the last one is
+        // quantized. What reads the tensor later faults its pages back in (from the page cache when memory allows).
+        finally { _region.DropPages(_dataStart + e.Begin, e.Bytes); }
     }
 
     /// <summary>Throws <see cref="LlamaFormatException"/> naming the file and tensor when it holds a NaN or ±Inf

@@ -50,7 +50,7 @@ internal static class AlignCommand
     }
 
     /// <summary>all, all-but-lm-head, pruned-layers.</summary>
-    private static string WeightsName(AlignedWeights w) => w switch
+    internal static string WeightsName(AlignedWeights w) => w switch
     {
         AlignedWeights.AllButLmHead => "all-but-lm-head", AlignedWeights.PrunedLayers => "pruned-layers", _ => "all",
     };

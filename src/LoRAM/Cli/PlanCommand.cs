@@ -31,10 +31,16 @@ internal static class PlanCommand
         var checkpoint = new Option<bool>("--checkpoint-layers") { Description = "Activation checkpointing of every decoder layer in align and train." };
         var calibSamples = new Option<int>("--samples") { Description = "stru calibration samples.", DefaultValueFactory = _ => ph.CalibrationSamples };
         var calibLen = new Option<int>("--calib-seq-len") { Description = "Tokens per stru calibration sample.", DefaultValueFactory = _ => ph.CalibrationSeqLen };
+        var alignWeights = new Option<string>("--align-weights")
+        {
+            Description = "Weights alignment trains: all-but-lm-head (loram align's default), all, or pruned-layers.",
+            DefaultValueFactory = _ => AlignCommand.WeightsName(ph.AlignWeights),
+        };
+        alignWeights.AcceptOnlyFromAmong(Enum.GetValues<Training.AlignedWeights>().Select(AlignCommand.WeightsName).ToArray());
         var json = new Option<bool>("--json") { Description = "Print the plan as JSON." };
         var command = new Command("plan", "Parameter count, reduction ratio and training memory of a pruned model, from its config alone.")
         {
-            config, method, ratio, nm, keepFirst, keepLast, nf4, rank, lmHead, seqLen, microBatch, checkpoint, calibSamples, calibLen, json,
+            config, method, ratio, nm, keepFirst, keepLast, nf4, rank, lmHead, seqLen, microBatch, checkpoint, calibSamples, calibLen, alignWeights, json,
         };
         command.SetAction(parse =>
         {
@@ -58,6 +64,7 @@ internal static class PlanCommand
             {
                 SeqLen = parse.GetValue(seqLen), MicroBatch = parse.GetValue(microBatch), Rank = parse.GetValue(rank), Nf4 = parse.GetValue(nf4),
                 CheckpointLayers = parse.GetValue(checkpoint), CalibrationSamples = parse.GetValue(calibSamples), CalibrationSeqLen = parse.GetValue(calibLen),
+                AlignWeights = Enum.GetValues<Training.AlignedWeights>().First(w => AlignCommand.WeightsName(w) == parse.GetValue(alignWeights)),
             };
             if (phaseOptions.SeqLen <= 0 || phaseOptions.MicroBatch <= 0 || phaseOptions.CalibrationSamples <= 0 || phaseOptions.CalibrationSeqLen <= 0)
                 throw new UserInputException("--seq-len, --micro-batch, --samples and --calib-seq-len must be positive");
@@ -68,18 +75,19 @@ internal static class PlanCommand
                 ["phase"] = p.Phase, ["model"] = p.Model, ["frozen_stored_bytes"] = p.FrozenStored, ["frozen_f32_bytes"] = p.FrozenF32,
                 ["frozen_nf4_bytes"] = p.FrozenNf4, ["trainable_bytes"] = p.Trainable, ["gradient_bytes"] = p.Gradients,
                 ["optimizer_bytes"] = p.OptimizerState, ["activation_bytes"] = p.Activations, ["workspace_bytes"] = p.Workspace,
-                ["total_bytes"] = p.Total,
+                ["runtime_bytes"] = p.Runtime, ["total_bytes"] = p.Total,
             }).ToArray());
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
             {
                 Print(output, name, plan, memory, parse.GetValue(nf4));
-                output.WriteLine($"  peak by phase (MiB; seq {phaseOptions.SeqLen} × micro-batch {phaseOptions.MicroBatch}{(phaseOptions.CheckpointLayers ? ", checkpointed" : "")}; prune: {phaseOptions.CalibrationSamples} × {phaseOptions.CalibrationSeqLen} calibration tokens):");
-                output.WriteLine("    phase  model     frozen  frozenF32  nf4  trainable  grads  optimizer  activations  workspace  total");
+                output.WriteLine($"  peak resident memory by phase (MiB; seq {phaseOptions.SeqLen} × micro-batch {phaseOptions.MicroBatch}{(phaseOptions.CheckpointLayers ? ", checkpointed" : "")}; " +
+                    $"prune: {phaseOptions.CalibrationSamples} × {phaseOptions.CalibrationSeqLen} calibration tokens; align: {AlignCommand.WeightsName(phaseOptions.AlignWeights)}):");
+                output.WriteLine("    phase  model     frozen  frozenF32     nf4  trainable    grads  optimizer  activations  workspace  runtime    total");
                 static string M(long b) => (b / 1048576.0).ToString("F1");
                 foreach (var p in phases)
-                    output.WriteLine($"    {p.Phase,-6} {p.Model,-8} {M(p.FrozenStored),7} {M(p.FrozenF32),9} {M(p.FrozenNf4),5} {M(p.Trainable),9} {M(p.Gradients),6} {M(p.OptimizerState),9} {M(p.Activations),11} {M(p.Workspace),9} {M(p.Total),7}");
+                    output.WriteLine($"    {p.Phase,-6} {p.Model,-8} {M(p.FrozenStored),7} {M(p.FrozenF32),9} {M(p.FrozenNf4),7} {M(p.Trainable),10} {M(p.Gradients),8} {M(p.OptimizerState),10} {M(p.Activations),12} {M(p.Workspace),10} {M(p.Runtime),8} {M(p.Total),8}");
             }
             return 0;
         });

@@ -21,15 +21,22 @@ public sealed record PhaseOptions
     public int CalibrationSamples { get; init; } = 10;
     public int CalibrationSeqLen { get; init; } = 128;
     public int CalibrationBatch { get; init; } = 4;
+    /// <summary>Which weights alignment trains (<see cref="LoRAM.Training.AlignmentOptions.Weights"/>); the rest stay frozen as stored.</summary>
+    public LoRAM.Training.AlignedWeights AlignWeights { get; init; } = LoRAM.Training.AlignedWeights.AllButLmHead;
 }
 
-/// <summary>Expected peak bytes of one phase, by what they hold.</summary>
+/// <summary>Expected peak bytes of one phase, by what they hold. <see cref="Total"/> is the predicted peak resident set of
+/// the process: the categories plus <see cref="Runtime"/>.</summary>
 public sealed record PhaseMemory(string Phase, long FrozenStored, long FrozenF32, long FrozenNf4, long Trainable, long Gradients,
     long OptimizerState, long Activations, long Workspace, string Model)
 {
-    public long Total => FrozenStored + FrozenF32 + FrozenNf4 + Trainable + Gradients + OptimizerState + Activations + Workspace;
-    /// <summary>What <see cref="Autograd.MemoryLedger"/> samples (everything but the backward pass's transient workspace).</summary>
-    public long LedgerTotal => Total - Workspace;
+    /// <summary>What a <c>loram</c> process holds besides tensors: the .NET runtime, JIT-compiled code, the tokenizer, the
+    /// calibration or training tokens (<see cref="PhasePlan.RuntimeBytes"/>).</summary>
+    public long Runtime { get; init; } = PhasePlan.RuntimeBytes;
+    public long Total => FrozenStored + FrozenF32 + FrozenNf4 + Trainable + Gradients + OptimizerState + Activations + Workspace + Runtime;
+    /// <summary>What <see cref="Autograd.MemoryLedger"/> samples (everything but the backward pass's transient workspace
+    /// and the runtime).</summary>
+    public long LedgerTotal => Total - Workspace - Runtime;
 }
 
 /// <summary>
@@ -39,8 +46,8 @@ public sealed record PhaseMemory(string Phase, long FrozenStored, long FrozenF32
 /// calibration batch through checkpointed layers (each layer's output n·d kept), then in the backward pass the larger
 /// of one LM-head piece (logits and their gradient, p·V each) and one recomputed layer with its gradients, plus one
 /// projection's dW [out, in] (workspace).</item>
-/// <item><b>align</b>: full training of the pruned model — F32 weights, gradients and AdamW's two moments (16 bytes a
-/// parameter) plus the tape's activations.</item>
+/// <item><b>align</b>: training of the pruned model's chosen weights — F32 weights, gradients and AdamW's two moments
+/// (16 bytes a parameter), the others frozen as stored — plus the tape's activations.</item>
 /// <item><b>train</b>: LoRA on the pruned model frozen in BF16 or NF4 (codes + one F32 absmax per 64), LoRA A, B in F32
 /// with gradients and AdamW, and the activations the tape holds when backward starts.</item>
 /// <item><b>eval</b>: the original (adapter merged) frozen, one decoder layer's intermediates and the logits.</item>
@@ -50,17 +57,32 @@ public sealed record PhaseMemory(string Phase, long FrozenStored, long FrozenF32
 /// +; attention's log-sum-exp per head; two RMSNorm rstd) and, with LoRA, r per projection (u = x·Aᵀ); the embedding
 /// output d, the final norm d + 1 and the logits V. Checkpointed: d per layer (its output) instead, and one layer's
 /// recomputation becomes workspace. q, kv, f, H are each layer's (pruned) sizes.
+/// Every phase adds <see cref="RuntimeBytes"/>, so a phase's total is its predicted peak resident set.
 /// </summary>
 public static class PhasePlan
 {
     private const long F = 4;   // bytes of a float32
 
+    /// <summary>The resident set of a <c>loram</c> process before its first tensor: measured 80 MiB for
+    /// <c>loram tokenize</c> with a 32,000-token tokenizer.json and 110 MiB when <c>loram prune</c> of TinyLlama-1.1B's
+    /// shape starts its calibration pass (bench/RESULTS.md, "TinyLlama-1.1B shape").</summary>
+    public const long RuntimeBytes = 112L << 20;
+
     public static IReadOnlyList<PhaseMemory> For(ParameterPlan plan, PhaseOptions o)
     {
         var original = plan.Original;
         var trained = plan.Trained;
-        return [Prune(original, o), Align(trained, o), Train(trained, o), Eval(original, o)];
+        return [Prune(original, o), Align(trained, o, AlignTrains(plan, o.AlignWeights)), Train(trained, o), Eval(original, o)];
     }
+
+    /// <summary>The weights alignment trains, by name, on the pruned model of <paramref name="plan"/>.</summary>
+    public static Func<string, bool> AlignTrains(ParameterPlan plan, LoRAM.Training.AlignedWeights weights) => weights switch
+    {
+        LoRAM.Training.AlignedWeights.All => _ => true,
+        LoRAM.Training.AlignedWeights.AllButLmHead => name => name != LlamaTensorNames.LmHead,
+        _ => name => Enumerable.Range(plan.KeepFirst, Math.Max(0, plan.Original.NumHiddenLayers - plan.KeepFirst - plan.KeepLast))
+            .Any(l => name.StartsWith($"model.layers.{l}.", StringComparison.Ordinal)),
+    };
 
     /// <summary>LoRAM-Stru's pruning step with the lean Taylor path.</summary>
     public static PhaseMemory Prune(LlamaConfig c, PhaseOptions o)
@@ -77,12 +99,23 @@ public static class PhasePlan
         return new PhaseMemory("prune", stored, f32, 0, 0, 0, 0, kept + Math.Max(head, layer), dW, "original");
     }
 
-    /// <summary>Full-parameter alignment (Eq. 8) of the pruned model.</summary>
-    public static PhaseMemory Align(LlamaConfig c, PhaseOptions o)
+    /// <summary>Alignment (Eq. 8) of the pruned model: the weights <paramref name="trains"/> names (null: all) in F32 with
+    /// gradients and AdamW's two moments (16 bytes a parameter); the others frozen as stored (norms F32).</summary>
+    public static PhaseMemory Align(LlamaConfig c, PhaseOptions o, Func<string, bool>? trains = null)
     {
-        long parameters = c.ParameterCount();
+        long trained = 0, frozenStored = 0, frozenF32 = 0;
+        foreach (var (name, shape) in LlamaTensorNames.Expected(c))
+        {
+            long n = shape.Aggregate(1L, (a, b) => a * b);
+            if (trains?.Invoke(name) ?? true) trained += n;
+            else if (shape.Length == 1) frozenF32 += F * n;
+            else frozenStored += n * o.Stored.Size();
+        }
         var (act, work) = Training(c, o, rank: 0);
-        return new PhaseMemory("align", 0, 0, 0, F * parameters, F * parameters, 2 * F * parameters, act, work, "pruned");
+        // When the embedding trains, the backward pass ends with the gradient flowing into it still alive beside the first
+        // layer's input gradient and its copy (3d a token), before the tape lets its saved tensors go (measured on tiny shapes).
+        if (trains?.Invoke(LlamaTensorNames.Embedding) ?? true) act += F * o.MicroBatch * o.SeqLen * 3L * c.HiddenSize;
+        return new PhaseMemory("align", frozenStored, frozenF32, 0, F * trained, F * trained, 2 * F * trained, act, work, "pruned");
     }
 
     /// <summary>LoRA SFT on the pruned model (BF16 or NF4 base).</summary>

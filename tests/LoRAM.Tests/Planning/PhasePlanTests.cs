@@ -50,6 +50,37 @@ public class PhasePlanTests
     }
 
     [Theory]
+    [InlineData(AlignedWeights.All, false)]
+    [InlineData(AlignedWeights.AllButLmHead, false)]
+    [InlineData(AlignedWeights.AllButLmHead, true)]
+    [InlineData(AlignedWeights.PrunedLayers, true)]
+    public void Align_phase_prediction_counts_only_the_trained_weights_and_is_within_15_percent_of_the_ledger(AlignedWeights weights, bool checkpoint)
+    {
+        using var dir = new TempFolder();
+        var config = TinyLlama.Write(dir.Path, new TinyLlamaOptions { Layers = 4, Hidden = 64, Heads = 4, KvHeads = 2, Intermediate = 128, MaxPositions = 256, Tied = false, DType = DType.BF16, Seed = 6 });
+        var plan = ParameterPlan.For(config, PruningMethod.Stru, 0.5, null, keepFirst: 1, keepLast: 1);   // layers 1 and 2 "pruned"
+        var trains = PhasePlan.AlignTrains(plan, weights);
+        using var cpu = new CpuBackend(1);
+        using var model = LlamaModel.Load(dir.Path, cpu, new LlamaModelOptions { Trainable = true, TrainedWeights = trains, CheckpointLayers = checkpoint });
+        var ledger = new MemoryLedger();
+        model.RegisterMemory(ledger);
+        var trainable = new TrainableModel { Parameters = model.Parameters().ToList(), Forward = (tape, ids) => model.Forward(tape, ids), WriteFolderFiles = _ => { } };
+        var options = TinyTraining.Options(dir.File("out"), 2) with { BatchSequences = 4, MicroBatchSequences = 2 };
+        using (var trainer = new Trainer(cpu, trainable, new PackedCorpus(TinyTraining.Stream(), 64, 1), options, ledger))
+            trainer.Run();
+
+        // The phase plan of the model as it is (unpruned here: the test checks the accounting, not the pruning).
+        var predicted = PhasePlan.Align(config, new PhaseOptions { SeqLen = 64, MicroBatch = 2, CheckpointLayers = checkpoint }, trains);
+        Assert.Equal(predicted.Trainable, ledger.Peak(MemoryCategory.TrainableParams));
+        Assert.Equal(predicted.Gradients, ledger.Peak(MemoryCategory.Gradients));
+        Assert.Equal(predicted.OptimizerState, ledger.Peak(MemoryCategory.OptimizerState));
+        Assert.Equal(predicted.FrozenStored, ledger.Peak(MemoryCategory.FrozenBF16));
+        Assert.Equal(predicted.FrozenF32, ledger.Peak(MemoryCategory.FrozenF32));
+        Within(0.15, predicted.Activations, ledger.Peak(MemoryCategory.Activations), "activations");
+        Within(0.15, predicted.LedgerTotal, Enum.GetValues<MemoryCategory>().Sum(ledger.Peak), "total");
+    }
+
+    [Theory]
     [InlineData(2, 32, 6, 32, 2)]
     [InlineData(3, 64, 8, 48, 4)]
     [InlineData(2, 48, 5, 64, 2)]
