@@ -101,11 +101,13 @@ public sealed class SafetensorsWriter
         return header;
     }
 
+    /// <summary>Downloads <paramref name="t"/> through one reused buffer of at most 64 MiB: no host copy per tensor, so
+    /// writing a checkpoint of a large model leaves no garbage the size of the model behind.</summary>
     private static void WriteTensor(Stream fs, Tensor t, ref byte[]? buffer)
     {
         const int Chunk = 64 << 20;
-        if (t.Bytes <= Chunk) { fs.Write(t.ToArray<byte>()); return; }
-        buffer ??= new byte[Chunk];
+        if (t.Bytes == 0) return;
+        if (buffer is null || buffer.Length < Math.Min(Chunk, t.Bytes)) buffer = new byte[Math.Min(Chunk, Math.Max(t.Bytes, buffer?.Length ?? 0))];
         using var flat = t.Reshape(-1);
         int size = t.DType.Size();
         long per = Chunk / size;

@@ -12,7 +12,7 @@ internal sealed class CorpusTrainingFlags
     private readonly Option<int> _seqLen, _batch, _micro, _seed, _ckEvery, _keep, _evalEvery, _evalSeqs, _logEvery;
     private readonly Option<double> _lr, _minLr, _wd, _clip;
     private readonly Option<int?> _warmup;
-    private readonly Option<bool> _resume;
+    private readonly Option<bool> _resume, _checkpointLayers;
     private readonly Option<string> _dtype;
 
     private CorpusTrainingFlags(CorpusTrainingOptions d)
@@ -41,6 +41,7 @@ internal sealed class CorpusTrainingFlags
                 "--tokens, --seq-len, --batch, --micro-batch, --seed, the schedule) must be the checkpoint's. Allowed changes: a lower --lr and a " +
                 "longer --warmup (after a divergence), and --time-limit, --eval-every, --log-every, --checkpoint-every, --keep-checkpoints.",
         };
+        _checkpointLayers = new("--checkpoint-layers") { Description = "Recompute each layer in the backward pass (less activation memory, one more forward)." };
         _dtype = new("--dtype") { Description = "Dtype of the saved weights: f32 or bf16.", DefaultValueFactory = _ => CommonOptions.DTypeName(d.SaveDType) };
     }
 
@@ -48,7 +49,7 @@ internal sealed class CorpusTrainingFlags
 
     public void AddTo(Command command)
     {
-        foreach (Option o in new Option[] { _seqLen, _batch, _micro, _lr, _minLr, _warmup, _wd, _clip, _seed, _ckEvery, _keep, _evalEvery, _evalSeqs, _logEvery, _resume, _dtype })
+        foreach (Option o in new Option[] { _seqLen, _batch, _micro, _lr, _minLr, _warmup, _wd, _clip, _seed, _ckEvery, _keep, _evalEvery, _evalSeqs, _logEvery, _resume, _checkpointLayers, _dtype })
             command.Add(o);
     }
 
@@ -61,6 +62,7 @@ internal sealed class CorpusTrainingFlags
             WeightDecay = parse.GetValue(_wd), Clip = parse.GetValue(_clip), Seed = parse.GetValue(_seed),
             CheckpointEvery = parse.GetValue(_ckEvery), KeepCheckpoints = parse.GetValue(_keep), EvalEvery = parse.GetValue(_evalEvery),
             EvalSequences = parse.GetValue(_evalSeqs), LogEvery = parse.GetValue(_logEvery), Resume = parse.GetValue(_resume),
+            CheckpointLayers = parse.GetValue(_checkpointLayers),
             SaveDType = CommonOptions.ParseDType(parse.GetValue(_dtype)!),
         });
 }

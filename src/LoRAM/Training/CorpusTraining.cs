@@ -2,6 +2,7 @@ using System.Globalization;
 using LoRAM.Autograd;
 using LoRAM.Llama;
 using LoRAM.Llama.Model;
+using LoRAM.Llama.Safetensors;
 using LoRAM.Llama.Tokenization;
 using LoRAM.Progress;
 using LoRAM.Tensors;
@@ -286,13 +287,41 @@ internal static class CorpusTraining
     }
 
     /// <summary>‖after − before‖ / ‖before‖ (Frobenius), in double.</summary>
-    /// <summary>‖W − W_start‖ / ‖W_start‖ of each trained tensor, W_start from <paramref name="folder"/> (mapped; one tensor
-    /// in float32 at a time).</summary>
+    /// <summary>‖W − W_start‖ / ‖W_start‖ of each trained tensor, W_start read from <paramref name="folder"/>'s mapped
+    /// checkpoint one tensor at a time (its pages given back after each), both sides a few thousand elements at a time.</summary>
     private static Dictionary<string, double> WeightChange(string folder, IReadOnlyList<Var> parameters)
     {
         using var cpu = new CpuBackend(1);
-        using var start = LlamaWeights.Load(folder, cpu);
-        return parameters.ToDictionary(p => p.Name ?? "?", p => RelativeChange(start[p.Name!].ToFloatArray(), p.Value.ToFloatArray()));
+        using var start = SafetensorsCheckpoint.Open(folder);
+        return parameters.ToDictionary(p => p.Name ?? "?", p =>
+        {
+            using var before = start.Load(cpu, p.Name!);
+            return RelativeChange(before, p.Value);
+        });
+    }
+
+    /// <summary><see cref="RelativeChange(float[], float[])"/> of two tensors of one shape, read in chunks of 16 K elements (below
+    /// the large-object heap): the same sums in the same order, so the same result.</summary>
+    internal static double RelativeChange(Tensor before, Tensor after)
+    {
+        const int Chunk = 16 << 10;
+        double diff = 0, norm = 0;
+        using var b = before.Reshape(-1);
+        using var a = after.Reshape(-1);
+        for (long at = 0; at < b.Length; at += Chunk)
+        {
+            int n = (int)Math.Min(Chunk, b.Length - at);
+            float[] x, y;
+            using (var v = b.View(at, n)) x = v.ToFloatArray();
+            using (var v = a.View(at, n)) y = v.ToFloatArray();
+            for (int i = 0; i < n; i++)
+            {
+                double d = (double)y[i] - x[i];
+                diff += d * d;
+                norm += (double)x[i] * x[i];
+            }
+        }
+        return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
     }
 
     internal static double RelativeChange(float[] before, float[] after)

@@ -73,6 +73,18 @@ public sealed class AlignmentWeightsTests : IDisposable
     }
 
     [Fact]
+    public void Weight_change_read_in_chunks_equals_the_whole_array_figure()
+    {
+        var rng = new Random(8);
+        int n = 40_000;                                        // three chunks of 16 K, the last partial
+        float[] w0 = new float[n], w1 = new float[n];
+        for (int i = 0; i < n; i++) { w0[i] = (float)(rng.NextDouble() - 0.5); w1[i] = w0[i] + (float)(rng.NextDouble() - 0.5) * 1e-2f; }
+        using var a = Tensors.Tensor.FromArray(_cpu, w0, 200, 200);
+        using var b = Tensors.Tensor.FromArray(_cpu, w1, 200, 200);
+        Assert.Equal(CorpusTraining.RelativeChange(w0, w1), CorpusTraining.RelativeChange(a, b));
+    }
+
+    [Fact]
     public void The_defaults_are_the_official_scripts_recipe_scaled_to_the_run()
     {
         var d = new AlignmentOptions { Model = "m", Data = "d", Tokens = 1, Out = "o" };
