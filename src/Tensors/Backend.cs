@@ -71,6 +71,7 @@ public abstract class Backend : IDisposable
                 return s;
             }
         }
+        EvictFor(size);
         Storage fresh;
         try { fresh = AllocateStorage(size); }
         catch (OutOfMemoryException)
@@ -105,6 +106,28 @@ public abstract class Backend : IDisposable
             }
         }
         storage.Free();
+    }
+
+    /// <summary>
+    /// Before a fresh block of <paramref name="size"/>: frees pooled blocks (largest first) until live + pooled + the new block
+    /// fit in <see cref="PoolCap"/>, or the pool is empty. Blocks pooled for one phase's shapes (training activations) would
+    /// otherwise stay beside the next phase's (saving, evaluation), so the memory held — live + pooled, what the process's
+    /// resident set follows — never exceeds the peak of live tensors (or the new block's own growth of it).
+    /// </summary>
+    private void EvictFor(long size)
+    {
+        List<Storage>? evicted = null;
+        lock (_poolLock)
+        {
+            while (_pooledBytes > 0 && _liveBytes + _pooledBytes + size > PoolCap)
+            {
+                long largest = _pool.Where(kv => kv.Value.Count > 0).Max(kv => kv.Key);
+                var s = _pool[largest].Pop();
+                _pooledBytes -= largest;
+                (evicted ??= []).Add(s);
+            }
+        }
+        if (evicted is not null) foreach (var s in evicted) s.Free();
     }
 
     /// <summary>Frees every pooled block.</summary>

@@ -60,6 +60,25 @@ public class TensorTests
     }
 
     [Fact]
+    public void A_new_size_evicts_pooled_blocks_so_live_plus_pooled_never_exceeds_the_live_peak()
+    {
+        using var backend = new CpuBackend(1);
+        const long MiB = 1 << 20;
+        var a = Enumerable.Range(0, 2).Select(_ => Tensor.Empty(backend, (int)(40 * MiB / 4))).ToList();   // 80 MiB live
+        a.ForEach(t => t.Dispose());                                                                      // 80 MiB pooled
+        Assert.Equal(80 * MiB, backend.Memory.PooledBytes);
+        using (var b = Tensor.Empty(backend, (int)(48 * MiB / 4)))                                           // another size class
+        {
+            var m = backend.Memory;
+            Assert.Equal(0, m.PooledBytes);              // 80 pooled + 48 new would exceed the 80 MiB peak: both 40s went
+            Assert.Equal(80 * MiB, m.PeakLiveBytes);
+            Assert.True(m.PeakReservedBytes <= 80 * MiB, $"reserved peak {m.PeakReservedBytes} B");
+        }
+        using var c = Tensor.Empty(backend, (int)(20 * MiB / 4));                                          // fits beside the pooled 48
+        Assert.Equal(48 * MiB, backend.Memory.PooledBytes);
+    }
+
+    [Fact]
     public void Views_out_of_range_and_bad_reshapes_are_rejected()
     {
         using var backend = new CpuBackend(1);
