@@ -10,14 +10,7 @@ L=${LORAM:-loram}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$work"
 seq=512
-phase() {   # phase NAME OUTDIR COMMAND...
-  local name=$1 out=$2; shift 2
-  if [ -e "$out" ]; then echo "$name: $out exists, skipped" >&2; return; fi
-  local start=$(date +%s.%N)
-  "$here/rss-trace.sh" "$name.rss" "$@" > "$name.json" 2> "$name.err"
-  local end=$(date +%s.%N)
-  awk -v n="$name" -v s="$(echo "$end - $start" | bc)" '{ if ($5 > h) h = $5 } END { printf "%s\t%.3f GiB\t%.0f s\n", n, h/1048576, s }' "$name.rss" | tee -a phases.tsv
-}
+source "$here/phase.sh"
 phase init model "$L" init --config "$config" --tokenizer "$tok" --out model --json
 "$L" plan --config model --method stru --ratio 0.65 --samples 32 --calib-seq-len 128 --nf4 --micro-batch 1 --seq-len $seq \
   --checkpoint-layers --json > plan.json
