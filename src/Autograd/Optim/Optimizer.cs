@@ -35,7 +35,9 @@ public abstract class Optimizer : IDisposable
         foreach (var p in Parameters) p.ZeroGrad();
     }
 
-    /// <summary>The state as named tensors ("step" as I32 [2] low/high words, then "&lt;param&gt;.&lt;slot&gt;"), copies the caller owns.</summary>
+    /// <summary>The state as named tensors ("step" as I32 [2] low/high words, then "&lt;param&gt;.&lt;slot&gt;"): views of the
+    /// live moments, not copies (a checkpoint of a large model would otherwise double its optimizer state while it is
+    /// written). The caller disposes them; they change with the next <see cref="Step"/>, so write or import them first.</summary>
     public Dictionary<string, Tensor> ExportState()
     {
         var backend = Parameters.Count > 0 ? Parameters[0].Value.Backend : throw new InvalidOperationException("no parameters");
@@ -43,7 +45,7 @@ public abstract class Optimizer : IDisposable
         {
             ["step"] = Tensor.FromArray(backend, [(int)(StepCount & 0xffffffff), (int)(StepCount >> 32)], 2),
         };
-        foreach (var (name, t) in Slots()) d[name] = t.Clone();
+        foreach (var (name, t) in Slots()) d[name] = t.Reshape(t.ShapeArray());
         return d;
     }
 
