@@ -16,7 +16,8 @@ namespace LoRAM.Bench;
 /// bandwidth is measured in the same run, on the same threads, and decode is reported as a fraction of that bound.
 /// Prefill is reported in GFLOP/s (2·params·T for the projections and head, plus causal attention), to set
 /// against the GEMM figures.
-/// Usage: inference [--shape smollm-135m|tiny] [--threads N] [--prompt T] [--decode N] [--reps R] [--device D] [--json]
+/// Usage: inference [--config smollm-135m|tinyllama-1.1b|tiny|any loram preset or config.json] [--threads N] [--prompt T]
+/// [--decode N] [--reps R] [--device D] [--json] (<c>--shape</c> is the old spelling of <c>--config</c>)
 /// </summary>
 internal static class InferenceBench
 {
@@ -33,12 +34,14 @@ internal static class InferenceBench
             HiddenSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2, IntermediateSize = 128,
             VocabSize = 259, HeadDim = 16, RmsNormEps = 1e-5, MaxPositionEmbeddings = 512,
         },
-        _ => throw new ArgumentException($"unknown --shape '{name}' (smollm-135m, tiny)"),
+        // Any other shape the planner knows (tinyllama-1.1b, llama-2-7b, ...) or a config.json: the random model is
+        // built in memory, so the machine must hold its weights in BF16 (TinyLlama-1.1B: 2.2 GB).
+        _ => LoRAM.Planning.ModelPresets.Resolve(name),
     };
 
     public static int Run(string[] args)
     {
-        string shape = BenchArgs.Option(args, "--shape") ?? "smollm-135m";
+        string shape = BenchArgs.Option(args, "--config") ?? BenchArgs.Option(args, "--shape") ?? "smollm-135m";
         int threads = BenchArgs.Int(args, "--threads", CpuBackend.ThreadsFromEnvironment());
         int promptTokens = BenchArgs.Int(args, "--prompt", 128);
         int decodeTokens = BenchArgs.Int(args, "--decode", 64);

@@ -231,6 +231,58 @@ internal static unsafe class Gemv
         }
     }
 
+    // ---- several weights sharing A (decoding's q/k/v and gate/up) -----------------------------------
+
+    /// <summary>Up to <see cref="Backend.MultiLinearMax"/> weights stored [n_g, k] (B0 first) and their outputs
+    /// C_g [m, n_g]; unused slots have n = 0.</summary>
+    internal readonly struct SharedWeights(MatrixB b0, float* c0, MatrixB b1, float* c1, MatrixB b2, float* c2)
+    {
+        public readonly MatrixB B0 = b0, B1 = b1, B2 = b2;
+        public readonly float* C0 = c0, C1 = c1, C2 = c2;
+        public int Rows => B0.N + B1.N + B2.N;
+    }
+
+    /// <summary>C_g = A·B_gᵀ for every weight of <paramref name="w"/> and A [m ≤ 4, k] row-major, as one parallel loop
+    /// over the rows of all B_g taken as one [Σn_g, k] matrix: one fork/join for the group instead of one per
+    /// weight. A task's rows may end in one weight and go on in the next.</summary>
+    public static void RunShared(MatrixA a, SharedWeights w, GemmKernel isa, int threads, ParallelOptions parallel)
+    {
+        switch (w.B0.DType)
+        {
+            case DType.F32: RunShared<F32Widen>(a, w, isa, threads, parallel); break;
+            case DType.BF16: RunShared<Bf16Widen>(a, w, isa, threads, parallel); break;
+            default: RunShared<F16Widen>(a, w, isa, threads, parallel); break;
+        }
+    }
+
+    private static void RunShared<W>(MatrixA a, SharedWeights w, GemmKernel isa, int threads, ParallelOptions parallel) where W : struct, IWiden
+    {
+        int rows = w.Rows;
+        // Rows per task: ~64k multiply-adds at least (scheduling amortised), else an even share per thread.
+        int per = Math.Max(Math.Max(16, 65536 / Math.Max(1, a.M * a.K)), (rows + threads - 1) / threads);
+        Workers.For((rows + per - 1) / per, threads, parallel, new SharedChunk<W>(a, w, isa, per));
+    }
+
+    private readonly struct SharedChunk<W>(MatrixA a, SharedWeights w, GemmKernel isa, int per) : IWorkItem where W : struct, IWiden
+    {
+        public void Run(int t)
+        {
+            int r0 = t * per, r1 = Math.Min(w.Rows, (t + 1) * per);
+            int n0 = w.B0.N, n01 = n0 + w.B1.N;
+            Piece(w.B0, w.C0, r0, Math.Min(r1, n0), 0);
+            Piece(w.B1, w.C1, Math.Max(r0, n0), Math.Min(r1, n01), n0);
+            Piece(w.B2, w.C2, Math.Max(r0, n01), r1, n01);
+        }
+
+        /// <summary>Rows [r0, r1) of the concatenation, which belong to B (whose first row is row <paramref name="first"/>).</summary>
+        private void Piece(MatrixB b, float* c, int r0, int r1, int first)
+        {
+            if (r0 >= r1) return;
+            if (a.M == 1) Chunk<W>(a.P, b, c, 1f, 0f, isa, r0 - first, r1 - first);
+            else DotRows<W>(a, b, c, 1f, 0f, isa, r0 - first, r1 - first);
+        }
+    }
+
     // ---- small k ----------------------------------------------------------------------------------
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C for k ≤ <see cref="SmallK"/>, parallel over row ranges (each task
