@@ -17,7 +17,8 @@ namespace LoRAM.Bench;
 /// Prefill is reported in GFLOP/s (2·params·T for the projections and head, plus causal attention), to set
 /// against the GEMM figures.
 /// Usage: inference [--config smollm-135m|tinyllama-1.1b|tiny|any loram preset or config.json] [--threads N] [--prompt T]
-/// [--decode N] [--reps R] [--device D] [--json] (<c>--shape</c> is the old spelling of <c>--config</c>)
+/// [--decode N] [--reps R] [--device D] [--unfused] [--json] (<c>--shape</c> is the old spelling of <c>--config</c>;
+/// <c>--unfused</c> runs q/k/v and gate/up as separate projections, the path before they were fused)
 /// </summary>
 internal static class InferenceBench
 {
@@ -48,11 +49,13 @@ internal static class InferenceBench
         int reps = BenchArgs.Int(args, "--reps", 3);
         string? device = BenchArgs.Option(args, "--device");
         bool json = args.Contains("--json");
+        bool fused = !args.Contains("--unfused");
 
         var config = Shape(shape);
         using Backend backend = device is null or "cpu" ? new CpuBackend(threads) : Backends.Create(device);
         using var weights = RandomWeights(config, backend);
         using var model = LlamaModel.FromWeights(weights, backend);
+        model.FuseProjections = fused;
         backend.ResetPeak();   // count inference, not the building of random weights
         long weightBytes = model.WeightBytes();
         // Bytes a decode step reads: every weight once, except the embedding table of an untied model (one row).
@@ -85,6 +88,7 @@ internal static class InferenceBench
             shape,
             device = backend.Name,
             threads,
+            fused_projections = fused,
             parameters = config.ParameterCount(),
             weight_bytes = weightBytes,
             prompt_tokens = promptTokens,
@@ -103,7 +107,7 @@ internal static class InferenceBench
         if (json) Console.WriteLine(JsonSerializer.Serialize(result));
         else
         {
-            Console.WriteLine($"inference {shape} ({result.parameters:N0} params, {weightBytes / 1048576.0:F0} MiB BF16) on {backend.Name}, {threads} thread(s), median of {reps}");
+            Console.WriteLine($"inference {shape} ({result.parameters:N0} params, {weightBytes / 1048576.0:F0} MiB BF16) on {backend.Name}, {threads} thread(s), {(fused ? "fused" : "separate")} q/k/v and gate/up, median of {reps}");
             Console.WriteLine($"  prefill {promptTokens} tokens: {prefill * 1e3:F0} ms = {result.prefill_tokens_per_s:F0} tok/s, {result.prefill_gflops:F1} GFLOP/s");
             Console.WriteLine($"  decode: {decode * 1e3:F1} ms/token = {result.decode_tokens_per_s:F1} tok/s; bound at {result.memory_read_gb_per_s:F1} GB/s read: {result.decode_bound_tokens_per_s:F1} tok/s → {result.decode_fraction_of_bound:P0} of it");
             Console.WriteLine("  decode ms/token by op (profiled, synchronised per op): " + string.Join(", ", decodeOps.Select(kv => $"{kv.Key} {kv.Value:F2}")));
