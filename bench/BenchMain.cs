@@ -10,6 +10,7 @@ internal static class BenchMain
         ["attention"] = ("the CPU attention kernel alone, fwd and bwd, at a training shape (--b --t --hq --hkv --d --threads --reps)", AttentionBench.Run),
         ["ilgpu-check"] = ("every ILGPU kernel on --device cuda|ilgpu-cpu vs CpuBackend: error, pass/fail, device time, GFLOP/s", IlgpuCheck.Run),
         ["inference"] = ("prefill and decode tok/s of a random BF16 LLaMA vs the memory-bandwidth bound (--config smollm-135m|tinyllama-1.1b --threads --reps --json)", InferenceBench.Run),
+        ["gemv-stream"] = ("the m = 1 BF16 GEMV over ~1 GiB of weights in GB/s vs the read-bandwidth probe (--n --k --threads --reps --group)", GemvStreamBench.Run),
         ["gemm"] = ("CPU GEMM GFLOP/s: square and LLaMA shapes, F32/BF16 B (--threads --kernel --reps --json --only)", GemmBench.Run),
         ["nf4-gemm"] = ("CPU NF4 GEMM vs the same W in BF16 on LLaMA shapes, 1 thread, medians (--threads --kernel --reps --json --only)", Nf4GemmBench.Run),
         ["sparsegpt"] = ("SparseGPT on a 2048×2048 layer: Hessian, factor, sweep (1 thread)", SparseGptBench.Run),

@@ -41,7 +41,7 @@ internal static unsafe class MemoryBandwidth
         finally { NativeMemory.AlignedFree(buffer); }
     }
 
-    private static float Sum(float* p, long n)
+    internal static float Sum(float* p, long n)
     {
         Vector256<float> a = default, b = default, c = default, d = default;
         long i = 0;

@@ -59,6 +59,11 @@ internal static unsafe class Gemv
         int k = b.K;
         if (b.Trans)
         {
+            if (typeof(W) == typeof(Bf16Widen) && (v512 || v256))
+            {
+                Bf16Gemv.Rows(x, (ushort*)b.P, k, y, alpha, beta, j0, j1);   // decoding's BF16 case: its own loop
+                return;
+            }
             for (int j = j0; j < j1; j++)
             {
                 float dot = Dot<W>(x, b.Address(0, j), k, isa);
