@@ -65,17 +65,26 @@ internal static class InferenceBench
         var prompt = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(config.VocabSize)).ToArray();
         var prefillTimes = new List<double>();
         var decodeTimes = new List<double>();
+        var decodeCpuTimes = new List<double>();   // CPU seconds per thread per token: blind to other jobs' share of the cores
         for (int r = 0; r < reps + 1; r++)
         {
-            var steps = Generator.Generate(model, prompt, decodeTokens + 1, SamplingOptions.Greedy, new HashSet<int>()).ToList();
+            var steps = new List<GeneratedToken>();
+            var cpuAfterPrefill = TimeSpan.Zero;
+            foreach (var step in Generator.Generate(model, prompt, decodeTokens + 1, SamplingOptions.Greedy, new HashSet<int>()))
+            {
+                if (steps.Count == 0) cpuAfterPrefill = Process.GetCurrentProcess().TotalProcessorTime;
+                steps.Add(step);
+            }
+            var decodeCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAfterPrefill;
             if (r == 0) continue;   // warm-up: JIT, pools, page-in of the weights
             prefillTimes.Add(steps[0].Seconds);
             decodeTimes.Add(steps.Skip(1).Sum(s => s.Seconds) / (steps.Count - 1));
+            decodeCpuTimes.Add(decodeCpu.TotalSeconds / threads / (steps.Count - 1));
         }
-        double prefill = Median(prefillTimes), decode = Median(decodeTimes);
+        double prefill = Median(prefillTimes), decode = Median(decodeTimes), decodeCpuPerToken = Median(decodeCpuTimes);
         var decodeOps = ProfileDecode(model, prompt, decodeTokens);
         long peakRss = Process.GetCurrentProcess().PeakWorkingSet64;   // before the bandwidth probe's 1 GiB buffer
-        double bandwidth = device is null or "cpu" ? MemoryBandwidth.ReadBytesPerSecond(threads, 1L << 30, 5) : double.NaN;
+        var (bandwidth, bandwidthPerCpuSecond) = device is null or "cpu" ? MemoryBandwidth.Read(threads, 1L << 30, 5) : (double.NaN, double.NaN);
 
         long projectionParams = model.Projections().Where(p => p.Path != "lm_head").Sum(p => (long)p.Layer.InFeatures * p.Layer.OutFeatures);
         double attentionFlops = 0;
@@ -100,6 +109,12 @@ internal static class InferenceBench
             memory_read_gb_per_s = bandwidth / 1e9,
             decode_bound_tokens_per_s = bandwidth / readPerToken,
             decode_fraction_of_bound = readPerToken / decode / bandwidth,
+            // The same ratio over CPU time per thread (decode's and the probe's): what the code reaches while it runs,
+            // on a machine whose cores other jobs share. With two threads, time a thread waits at a join counts as idle.
+            decode_cpu_ms_per_token = decodeCpuPerToken * 1e3,
+            memory_read_gb_per_cpu_s = bandwidthPerCpuSecond / 1e9,
+            decode_fraction_of_bound_per_cpu_s = readPerToken / decodeCpuPerToken / bandwidthPerCpuSecond,
+            load_average = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "",
             peak_rss_bytes = peakRss,
             backend_peak_live_bytes = backend.Memory.PeakLiveBytes,
             decode_ms_by_op = decodeOps,
@@ -110,6 +125,7 @@ internal static class InferenceBench
             Console.WriteLine($"inference {shape} ({result.parameters:N0} params, {weightBytes / 1048576.0:F0} MiB BF16) on {backend.Name}, {threads} thread(s), {(fused ? "fused" : "separate")} q/k/v and gate/up, median of {reps}");
             Console.WriteLine($"  prefill {promptTokens} tokens: {prefill * 1e3:F0} ms = {result.prefill_tokens_per_s:F0} tok/s, {result.prefill_gflops:F1} GFLOP/s");
             Console.WriteLine($"  decode: {decode * 1e3:F1} ms/token = {result.decode_tokens_per_s:F1} tok/s; bound at {result.memory_read_gb_per_s:F1} GB/s read: {result.decode_bound_tokens_per_s:F1} tok/s → {result.decode_fraction_of_bound:P0} of it");
+            Console.WriteLine($"  per CPU-second of a thread: decode {result.decode_cpu_ms_per_token:F1} ms/token, probe {result.memory_read_gb_per_cpu_s:F1} GB/s → {result.decode_fraction_of_bound_per_cpu_s:P0} of the bound (load average {result.load_average})");
             Console.WriteLine("  decode ms/token by op (profiled, synchronised per op): " + string.Join(", ", decodeOps.Select(kv => $"{kv.Key} {kv.Value:F2}")));
             Console.WriteLine($"  memory: peak RSS {result.peak_rss_bytes / 1048576.0:F0} MiB, backend peak live {result.backend_peak_live_bytes / 1048576.0:F0} MiB");
         }

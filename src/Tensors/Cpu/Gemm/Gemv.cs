@@ -28,6 +28,13 @@ internal static unsafe class Gemv
 
     // ---- m = 1 -------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Tasks per thread of a decoding product. More than one: Parallel.For hands tasks out as threads come free, so
+    /// when a worker starts late (its core busy with another job, or waking up) the others take its share instead of
+    /// waiting for it at the join; with one task per thread the slowest thread sets the time of every product.
+    /// </summary>
+    internal const int TasksPerThread = 4;
+
     public static void Run(float* x, MatrixB b, float* y, float alpha, float beta, GemmKernel isa, int threads, ParallelOptions parallel)
     {
         switch (b.DType)
@@ -42,7 +49,7 @@ internal static unsafe class Gemv
     {
         int n = b.N;
         // Outputs per task: at least 64 and ~64k multiply-adds, so scheduling is amortised; a multiple of 64.
-        int per = Math.Max(Math.Max(64, 65536 / Math.Max(1, b.K)), (n + threads - 1) / threads);
+        int per = Math.Max(Math.Max(64, 65536 / Math.Max(1, b.K)), (n + threads * TasksPerThread - 1) / (threads * TasksPerThread));
         per = (per + 63) / 64 * 64;
         Workers.For((n + per - 1) / per, threads, parallel, new VectorChunk<W>(x, b, y, alpha, beta, isa, per));
     }
@@ -263,8 +270,8 @@ internal static unsafe class Gemv
     private static void RunShared<W>(MatrixA a, SharedWeights w, GemmKernel isa, int threads, ParallelOptions parallel) where W : struct, IWiden
     {
         int rows = w.Rows;
-        // Rows per task: ~64k multiply-adds at least (scheduling amortised), else an even share per thread.
-        int per = Math.Max(Math.Max(16, 65536 / Math.Max(1, a.M * a.K)), (rows + threads - 1) / threads);
+        // Rows per task: ~64k multiply-adds at least (scheduling amortised), else TasksPerThread tasks per thread.
+        int per = Math.Max(Math.Max(16, 65536 / Math.Max(1, a.M * a.K)), (rows + threads * TasksPerThread - 1) / (threads * TasksPerThread));
         Workers.For((rows + per - 1) / per, threads, parallel, new SharedChunk<W>(a, w, isa, per));
     }
 
