@@ -140,6 +140,7 @@ public sealed class CliEndToEndTests
     /// folder, which no one can create files in.</summary>
     internal static (string Folder, Action Restore) ReadOnlyFolder(TempFolder dir)
     {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("Unix file modes");
         var folder = dir.File("readonly");
         Directory.CreateDirectory(folder);
         File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
