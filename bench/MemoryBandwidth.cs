@@ -12,7 +12,11 @@ namespace LoRAM.Bench;
 internal static unsafe class MemoryBandwidth
 {
     /// <summary>Median read bandwidth in bytes/s over <paramref name="reps"/> passes of a <paramref name="bytes"/> buffer.</summary>
-    public static double ReadBytesPerSecond(int threads, long bytes = 1L << 30, int reps = 7)
+    public static double ReadBytesPerSecond(int threads, long bytes = 1L << 30, int reps = 7) => Read(threads, bytes, reps).PerSecond;
+
+    /// <summary>Median read bandwidth over wall time and over CPU time per thread (bytes per CPU-second of one thread:
+    /// what the loop reads while it runs, whatever share of the core other jobs take).</summary>
+    public static (double PerSecond, double PerCpuSecond) Read(int threads, long bytes = 1L << 30, int reps = 7)
     {
         var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
         try
@@ -22,9 +26,11 @@ internal static unsafe class MemoryBandwidth
             if (bytes > int.MaxValue) new Span<byte>(buffer + int.MaxValue, (int)(bytes - int.MaxValue)).Fill(1);
 
             var times = new List<double>();
+            var cpuTimes = new List<double>();
             float sink = 0;
             for (int r = 0; r < reps + 1; r++)
             {
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 long chunk = bytes / threads / 256 * 256;
                 var partial = new float[threads];
@@ -32,16 +38,21 @@ internal static unsafe class MemoryBandwidth
                     t => partial[t] = Sum((float*)(buffer + t * chunk), chunk / sizeof(float)));
                 sw.Stop();
                 sink += partial.Sum();
-                if (r > 0) times.Add(sw.Elapsed.TotalSeconds);   // the first pass warms up
+                if (r > 0)   // the first pass warms up
+                {
+                    times.Add(sw.Elapsed.TotalSeconds);
+                    cpuTimes.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / threads);
+                }
             }
             GC.KeepAlive(sink);
             times.Sort();
-            return bytes / times[times.Count / 2];
+            cpuTimes.Sort();
+            return (bytes / times[times.Count / 2], bytes / cpuTimes[cpuTimes.Count / 2]);
         }
         finally { NativeMemory.AlignedFree(buffer); }
     }
 
-    private static float Sum(float* p, long n)
+    internal static float Sum(float* p, long n)
     {
         Vector256<float> a = default, b = default, c = default, d = default;
         long i = 0;

@@ -206,6 +206,22 @@ public abstract class Backend : IDisposable
         GemmCore(GemmDims.Of(a, transA, b, transB, c), a, transA, b, transB, c, alpha, beta);
     protected abstract void GemmCore(GemmDims dims, Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta);
 
+    /// <summary>Most weights one <see cref="MultiLinear"/> call takes (a layer's q, k and v).</summary>
+    public const int MultiLinearMax = 3;
+
+    /// <summary>
+    /// Several linear layers that read the same input, in one call: y_g = x·W_gᵀ for g &lt; G ≤ <see cref="MultiLinearMax"/>
+    /// (a layer's q/k/v projections, or gate/up). x F32 [.., k] is viewed as a matrix [m, k]; W_g [n_g, k] is F32, BF16
+    /// or F16 (every W_g the same dtype, read in it); y_g F32 [.., n_g] holds m rows and is overwritten.
+    /// The point is decoding (m ≤ 4): the rows of all W_g are streamed as if they were one [Σn_g, k] matrix, so the
+    /// G products cost one parallel dispatch instead of G — each is only a few MiB, and a token runs ~7 per layer.
+    /// Larger m is G ordinary products (<see cref="Gemm"/> with B = W_gᵀ). Equals G calls of <see cref="Gemm"/> up to
+    /// float32 rounding of the sums.
+    /// </summary>
+    public void MultiLinear(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs) =>
+        MultiLinearCore(MultiLinearDims.Of(x, weights, outputs), x, weights, outputs);
+    protected abstract void MultiLinearCore(MultiLinearDims dims, Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs);
+
     /// <summary>
     /// C = alpha · A · op(Ŵ) + beta · C for an NF4 matrix W [out, in] (<see cref="Nf4Matrix"/>), dequantized on the
     /// fly inside the product — each piece of Ŵ = NF4[code]·absmax is decoded as the kernel loads it, never a float32

@@ -32,6 +32,36 @@ public readonly record struct GemmDims(int M, int N, int K, long Batch, bool Bro
 }
 
 /// <summary>
+/// Sizes of one <see cref="Backend.MultiLinear"/> call, derived and checked once by <see cref="Of"/>: x [M, K] and
+/// G = <see cref="N"/>.Length weights W_g [N[g], K] of one dtype, outputs y_g [M, N[g]].
+/// </summary>
+public readonly record struct MultiLinearDims(int M, int K, int[] N, DType WeightType)
+{
+    /// <summary>Rows of all weights together (Σ N[g]).</summary>
+    public int TotalRows => N.Sum();
+
+    internal static MultiLinearDims Of(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs)
+    {
+        if (weights.Count is < 1 or > Backend.MultiLinearMax || outputs.Count != weights.Count)
+            throw new ArgumentException($"MultiLinear: 1 to {Backend.MultiLinearMax} weights, one output each (got {weights.Count} weights, {outputs.Count} outputs)");
+        if (x.DType != DType.F32 || x.Rank < 1) throw new ArgumentException($"MultiLinear: x must be F32 [.., k] (got {x})");
+        var dtype = weights[0].DType;
+        if (dtype is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"MultiLinear: weights must be F32, BF16 or F16 (got {dtype})");
+        int m = x.Rows, k = x.Cols;
+        var n = new int[weights.Count];
+        for (int g = 0; g < n.Length; g++)
+        {
+            Tensor w = weights[g], y = outputs[g];
+            if (w.DType != dtype) throw new ArgumentException($"MultiLinear: every weight must have one dtype (weight 0 is {dtype}, weight {g} is {w.DType})");
+            if (w.Rank != 2 || w.Dim(1) != k || y.DType != DType.F32 || y.Rank < 1 || y.Rows != m || y.Cols != w.Dim(0))
+                throw new ArgumentException($"MultiLinear: shapes do not agree: x[{string.Join(", ", x.ShapeArray())}] · W{g}[{string.Join(", ", w.ShapeArray())}]ᵀ → y{g}[{string.Join(", ", y.ShapeArray())}] {y.DType}");
+            n[g] = w.Dim(0);
+        }
+        return new MultiLinearDims(m, k, n, dtype);
+    }
+}
+
+/// <summary>
 /// Sizes of one <see cref="Backend.Attention"/> call, derived and checked once by <see cref="Of"/>: q [B, T, Hq, D],
 /// k and v [B, S, Hkv, D], S ≥ T, Hq a multiple of Hkv (each key/value head serves <see cref="Group"/> query heads).
 /// </summary>

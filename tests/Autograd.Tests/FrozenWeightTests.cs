@@ -41,4 +41,60 @@ public class FrozenWeightTests
         w.Forward(xt, y, accumulate: true);                      // y += x·Wᵀ
         AttentionCompositionTests.AssertClose(yRef.Select(v => 2 * v).ToArray(), y.ToArray<float>(), 1e-5, "accumulated y");
     }
+
+    /// <summary>The fused op over several frozen weights sharing x (q/k/v, gate/up) is, output by output and in its
+    /// input gradient, the separate <c>tape.Linear</c>s: y_g = x·W_gᵀ, dx = Σ_g dy_g·W_g. Bound as above.</summary>
+    [Theory]
+    [InlineData("reference", 1)]
+    [InlineData("cpu", 1)]      // the fused decoding loop
+    [InlineData("cpu", 6)]      // more rows than decoding: one product per weight
+    public void Linear_over_several_weights_equals_one_linear_per_weight(string backend, int n)
+    {
+        using var be = TestBackends.Create(backend);
+        var rng = new Random(9);
+        const int inF = 40;
+        int[] outs = [24, 8, 8];
+        var ws = outs.Select(o => { using var w32 = Rand(be, rng, o, inF); return new DenseFrozenWeight(w32.Cast(DType.BF16)); }).ToArray();
+        try
+        {
+            var x = Uniform(rng, n * inF);
+            var dys = outs.Select(o => Uniform(rng, n * o)).ToArray();
+            (float[][] Ys, float[] Dx) Run(bool fused)
+            {
+                using var tape = new Tape(be);
+                using var xt = Tensor.FromArray(be, x, 1, n, inF);
+                var xv = Var.Parameter(xt.Clone(), "x");
+                var constants = new List<Var>();
+                try
+                {
+                    var ys = fused ? tape.Linear(xv, ws) : ws.Select(w => tape.Linear(xv, w)).ToArray();
+                    var values = ys.Select(y => y.Value.ToArray<float>()).ToArray();   // backward frees the outputs
+                    // L = Σ_g <y_g, dy_g>, so dL/dy_g = dy_g.
+                    Var? loss = null;
+                    for (int g = 0; g < ys.Length; g++)
+                    {
+                        using var c = Tensor.FromArray(be, dys[g], 1, n, outs[g]);
+                        constants.Add(Var.Constant(c.Clone()));
+                        var term = tape.Sum(tape.Mul(ys[g], constants[^1]));
+                        loss = loss is null ? term : tape.Add(loss, term);
+                    }
+                    tape.Backward(loss!);
+                    return (values, xv.Grad!.ToArray<float>());
+                }
+                finally
+                {
+                    xv.Dispose();
+                    foreach (var v in constants) v.Dispose();
+                }
+            }
+            var (fy, fdx) = Run(fused: true);
+            var (sy, sdx) = Run(fused: false);
+            for (int g = 0; g < outs.Length; g++) AttentionCompositionTests.AssertClose(sy[g], fy[g], 1e-5, $"y{g}");
+            AttentionCompositionTests.AssertClose(sdx, fdx, 1e-5, "dx");
+        }
+        finally
+        {
+            foreach (var w in ws) w.Dispose();
+        }
+    }
 }

@@ -77,6 +77,26 @@ public sealed class ReferenceBackend : Backend
         }
     }
 
+    /// <summary>y_g = x·W_gᵀ for each weight, in double.</summary>
+    protected override void MultiLinearCore(MultiLinearDims dims, Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs)
+    {
+        int m = dims.M, k = dims.K;
+        var X = Read(x);
+        for (int g = 0; g < weights.Count; g++)
+        {
+            var W = Read(weights[g]);
+            var Y = F(outputs[g]);
+            int n = dims.N[g];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int p = 0; p < k; p++) s += (double)X[i * k + p] * W[j * k + p];
+                    Y[i * n + j] = (float)s;
+                }
+        }
+    }
+
     /// <summary>C = alpha·A·op(Ŵ) + beta·C with ŵ_i = NF4[code_i]·absmax_{i/64} (high nibble = even element), in double.</summary>
     public override void Nf4Gemm(Tensor a, Nf4Matrix w, bool transW, Tensor c, float alpha = 1, float beta = 0)
     {

@@ -46,6 +46,50 @@ public class IlgpuGemmTests(IlgpuFixture f)
         AssertClose(cc.ToArray<float>(), tc.ToArray<float>(), rel, abs, "C vs cpu");
     }
 
+    /// <summary>MultiLinear (y_g = x·W_gᵀ for weights sharing x): the fused few-row kernel (m ≤ 4) and the per-weight
+    /// GEMMs beyond, against float64 and the CPU backend's MultiLinear, with the bound above.</summary>
+    [Theory]
+    [InlineData(DType.BF16, 1, 3)]
+    [InlineData(DType.F16, 3, 2)]
+    [InlineData(DType.F32, 4, 3)]
+    [InlineData(DType.BF16, 2, 1)]
+    [InlineData(DType.F32, 6, 2)]   // the per-weight GEMM path
+    public void MultiLinear_matches_float64_and_the_cpu_backend(DType dtype, int m, int weights)
+    {
+        const int k = 131;
+        int[] n = new[] { 70, 9, 33 }[..weights];
+        float[] x = RandomValues(m * k, 40 + m);
+        var w = new Tensor[weights]; var y = new Tensor[weights]; var cw = new Tensor[weights]; var cy = new Tensor[weights];
+        try
+        {
+            var exact = new float[weights][];
+            for (int g = 0; g < weights; g++)
+            {
+                using var wf = f.Up(RandomValues(n[g] * k, 50 + g), n[g], k);
+                w[g] = dtype == DType.F32 ? wf.Clone() : wf.Cast(dtype);
+                using (var back = w[g].Cast(DType.F32)) exact[g] = back.ToArray<float>();   // the values W really holds
+                y[g] = Tensor.Full(f.Gpu, float.NaN, m, n[g]);
+                cw[g] = w[g].To(f.Cpu);
+                cy[g] = Tensor.Empty(f.Cpu, m, n[g]);
+            }
+            using var tx = f.Up(x, m, k);
+            using var cx = f.UpCpu(x, m, k);
+            f.Gpu.MultiLinear(tx, w, y);
+            f.Cpu.MultiLinear(cx, cw, cy);
+            var (rel, abs) = Bound(k);
+            for (int g = 0; g < weights; g++)
+            {
+                var got = y[g].ToArray<float>();
+                AssertClose(Gemm(x, false, exact[g], true, null, 1, m, n[g], k), got, rel, abs, $"y{g} vs float64");
+                AssertClose(cy[g].ToArray<float>(), got, rel, abs, $"y{g} vs cpu");
+            }
+        }
+        finally
+        {
+            foreach (var t in w.Concat(y).Concat(cw).Concat(cy)) t?.Dispose();
+        }
+    }
+
     [Theory]
     [InlineData(DType.BF16, 19)]
     [InlineData(DType.F16, 19)]

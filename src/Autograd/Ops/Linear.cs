@@ -18,6 +18,41 @@ public static partial class Ops
     }
 
     /// <summary>
+    /// Several frozen linear layers reading the same input (a decoder layer's q/k/v, or gate/up): y_g = x·W_gᵀ, all
+    /// computed by one <see cref="Backend.MultiLinear"/> call, so a decoded token pays one parallel dispatch for the
+    /// group. Each output is its own node, with the backward of <see cref="Linear(Tape, Var, FrozenWeight)"/>:
+    /// dx += dy_g·W_g. The weights must share one dtype (at most <see cref="Backend.MultiLinearMax"/> of them).
+    /// </summary>
+    public static Var[] Linear(this Tape tape, Var x, IReadOnlyList<DenseFrozenWeight> weights)
+    {
+        using var _ = tape.Profile("linear");
+        var ys = new Tensor[weights.Count];
+        var ws = new Tensor[weights.Count];
+        try
+        {
+            for (int g = 0; g < ys.Length; g++)
+            {
+                ws[g] = weights[g].Weight;
+                ys[g] = Tensor.Empty(tape.Backend, OutShape(x, weights[g].OutFeatures));
+            }
+            tape.Backend.MultiLinear(x.Value, ws, ys);
+        }
+        catch
+        {
+            foreach (var y in ys) y?.Dispose();
+            throw;
+        }
+        var outputs = new Var[ys.Length];
+        for (int g = 0; g < ys.Length; g++)
+        {
+            var w = weights[g];
+            outputs[g] = tape.Record("linear", ys[g], [x], dy =>
+                Gradients.AccumulateGemm(x, (dx, beta) => w.BackwardInput(dy, dx, accumulate: beta != 0)));
+        }
+        return outputs;
+    }
+
+    /// <summary>
     /// Linear layer with a frozen weight whose gradient is observed, not kept: y = x·Wᵀ as above, and in the backward
     /// pass <paramref name="weightGradient"/> is handed dy [n, out] and x [n, in] (flattened), from which
     /// dW = dyᵀ·x follows; what it keeps of dW is its business, and no [out, in] gradient outlives the call. This is

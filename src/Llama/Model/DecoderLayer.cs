@@ -63,9 +63,10 @@ public sealed class DecoderLayer : IDisposable
 
         // Attention block.
         var n1 = tape.RmsNorm(x, InputNorm, Eps);
-        var q = tape.Rope(tape.Reshape(Q.Forward(tape, n1), b, t, Heads, HeadDim), rope.Cos, rope.Sin, rope.Positions);
-        var k = tape.Rope(tape.Reshape(K.Forward(tape, n1), b, t, KvHeads, HeadDim), rope.Cos, rope.Sin, rope.Positions);
-        var v = tape.Reshape(V.Forward(tape, n1), b, t, KvHeads, HeadDim);
+        var qkv = Project(tape, n1, Q, K, V);
+        var q = tape.Rope(tape.Reshape(qkv[0], b, t, Heads, HeadDim), rope.Cos, rope.Sin, rope.Positions);
+        var k = tape.Rope(tape.Reshape(qkv[1], b, t, KvHeads, HeadDim), rope.Cos, rope.Sin, rope.Positions);
+        var v = tape.Reshape(qkv[2], b, t, KvHeads, HeadDim);
         Var attention;
         if (cache is null) attention = tape.Attention(q, k, v);
         else
@@ -80,8 +81,41 @@ public sealed class DecoderLayer : IDisposable
 
         // MLP block (SwiGLU).
         var n2 = tape.RmsNorm(h, PostAttentionNorm, Eps);
-        var mlp = tape.SwiGlu(Gate.Forward(tape, n2), Up.Forward(tape, n2));
+        var gateUp = Project(tape, n2, Gate, Up);
+        var mlp = tape.SwiGlu(gateUp[0], gateUp[1]);
         return tape.Add(h, Down.Forward(tape, mlp));
+    }
+
+    /// <summary>
+    /// Inference runs q/k/v, and gate/up, as one fused product each (<see cref="Ops.Linear(Tape, Var, IReadOnlyList{DenseFrozenWeight})"/>):
+    /// the same sums, one parallel dispatch per group instead of one per projection. Default on; off gives the
+    /// separate projections (the reference the fused path is tested against).
+    /// </summary>
+    public bool FuseProjections { get; set; } = true;
+
+    /// <summary>
+    /// Each layer's output for the shared input x. Fused when the tape records no gradient and every layer is a plain
+    /// dense frozen projection of one dtype (a base or merged model); a LoRA, NF4, trainable or observing layer (pruning's
+    /// probes) runs its own Forward, so it keeps its semantics — training never takes the fused path.
+    /// </summary>
+    private Var[] Project(Tape tape, Var x, params LinearLayer[] layers)
+    {
+        if (FuseProjections && !tape.GradEnabled && Fusable(layers) is { } weights) return tape.Linear(x, weights);
+        var ys = new Var[layers.Length];
+        for (int i = 0; i < layers.Length; i++) ys[i] = layers[i].Forward(tape, x);
+        return ys;
+    }
+
+    private static DenseFrozenWeight[]? Fusable(LinearLayer[] layers)
+    {
+        var weights = new DenseFrozenWeight[layers.Length];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            if (layers[i] is not FrozenLinear { Weight: DenseFrozenWeight dense }) return null;
+            if (i > 0 && dense.Weight.DType != weights[0].Weight.DType) return null;
+            weights[i] = dense;
+        }
+        return weights;
     }
 
     public void Dispose()

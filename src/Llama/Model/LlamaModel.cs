@@ -37,6 +37,13 @@ public sealed class LlamaModel : IDisposable
     public LinearLayer LmHead { get; set; }
     /// <summary>Recompute each decoder layer in the backward pass (activation checkpointing).</summary>
     public bool CheckpointLayers { get; set; }
+    /// <summary>Inference runs each layer's q/k/v and gate/up as one fused product (<see cref="DecoderLayer.FuseProjections"/>);
+    /// setting it sets every layer.</summary>
+    public bool FuseProjections
+    {
+        get => Layers.All(l => l.FuseProjections);
+        set { foreach (var l in Layers) l.FuseProjections = value; }
+    }
 
     // ==== building ================================================================================
 

@@ -26,6 +26,31 @@ public sealed unsafe partial class CpuBackend
         else for (long i = 0; i < batch; i++) entries.Run(checked((int)i));
     }
 
+    protected override void MultiLinearCore(MultiLinearDims dims, Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs) =>
+        MultiLinear(dims, x, weights, outputs, MicroKernels.Default);
+
+    /// <summary><see cref="Backend.MultiLinear"/> at the vector width of <paramref name="kernel"/> (tests run each one).</summary>
+    internal void MultiLinear(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs, GemmKernel kernel) =>
+        MultiLinear(MultiLinearDims.Of(x, weights, outputs), x, weights, outputs, kernel);
+
+    private void MultiLinear(MultiLinearDims dims, Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs, GemmKernel kernel)
+    {
+        if (!MicroKernels.IsSupported(kernel)) throw new PlatformNotSupportedException($"GEMM kernel {kernel} is not supported by this CPU");
+        var (m, k, n, _) = dims;
+        if (m == 0) return;
+        if (m > Gemv.MaxRows || k == 0)
+        {
+            // Prefill-sized products: each is a GEMM big enough to split on its own.
+            for (int g = 0; g < n.Length; g++)
+                Gemm(new GemmDims(m, n[g], k, 1, true), x, false, weights[g], true, outputs[g], 1f, 0f, kernel);
+            return;
+        }
+        MatrixB B(int g) => g < n.Length ? new MatrixB(Ptr<byte>(weights[g]), dims.WeightType, k, n[g], trans: true) : new MatrixB(null, dims.WeightType, k, 0, trans: true);
+        float* C(int g) => g < n.Length ? Ptr<float>(outputs[g]) : null;
+        Gemv.RunShared(new MatrixA(Ptr<float>(x), m, k, false), new Gemv.SharedWeights(B(0), C(0), B(1), C(1), B(2), C(2)),
+            kernel, Threads, Parallel);
+    }
+
     /// <summary>Below this many multiply-adds per entry, batch entries run in parallel instead of each one.</summary>
     private const long SmallProductMacs = 1L << 21;
 

@@ -157,6 +157,86 @@ public sealed partial class IlgpuBackend
         if (s.M > 3) Store(s, c, cBase + 3L * s.N + j, j, p3);
     }
 
+    /// <summary>Sizes of one fused <see cref="Backend.MultiLinear"/> launch: x [M, K], weights [N0 | N1 | N2, K] (N = 0: unused).</summary>
+    internal struct MultiShape
+    {
+        public int M, K, N0, N1, N2;
+    }
+
+    // y_g[i, j] = Σ_p x[i, p]·W_g[j, p] for i < m ≤ 4 and up to three weights sharing x: one group per row of the
+    // concatenation [W0; W1; W2], so the whole group of products is one launch; each group finds its weight and runs
+    // GemvKernel's body on that row (strided over k, coalesced, then a shared-memory reduction).
+    internal static void MultiGemvKernel<TB, TRead>(MultiShape s, ArrayView<float> x,
+        ArrayView<TB> w0, ArrayView<TB> w1, ArrayView<TB> w2, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
+        where TB : unmanaged where TRead : struct, IToFloat<TB>
+    {
+        var scratch = SharedMemory.Allocate<float>(GemmThreads);
+        int r = Grid.IdxX;   // uniform over the group, so the branches (and the barriers inside) are too
+        if (r < s.N0) MultiGemvRow<TB, TRead>(s.M, s.K, s.N0, x, w0, y0, r, scratch);
+        else if (r < s.N0 + s.N1) MultiGemvRow<TB, TRead>(s.M, s.K, s.N1, x, w1, y1, r - s.N0, scratch);
+        else MultiGemvRow<TB, TRead>(s.M, s.K, s.N2, x, w2, y2, r - s.N0 - s.N1, scratch);
+    }
+
+    /// <summary>y[i, j] = x[i, :]·W[j, :] for i &lt; m, W [n, k].</summary>
+    private static void MultiGemvRow<TB, TRead>(int m, int k, int n, ArrayView<float> x, ArrayView<TB> w, ArrayView<float> y, int j,
+        ArrayView<float> scratch) where TB : unmanaged where TRead : struct, IToFloat<TB>
+    {
+        TRead read = default;
+        long row = (long)j * k;
+        float p0 = 0f, p1 = 0f, p2 = 0f, p3 = 0f;
+        for (int p = Group.IdxX; p < k; p += Group.DimX)
+        {
+            float wv = read.ToFloat(w[row + p]);
+            p0 += wv * x[p];
+            if (m > 1) p1 += wv * x[k + p];
+            if (m > 2) p2 += wv * x[2L * k + p];
+            if (m > 3) p3 += wv * x[3L * k + p];
+        }
+        p0 = KernelMath.GroupSum(p0, scratch);
+        if (m > 1) p1 = KernelMath.GroupSum(p1, scratch);
+        if (m > 2) p2 = KernelMath.GroupSum(p2, scratch);
+        if (m > 3) p3 = KernelMath.GroupSum(p3, scratch);
+        if (Group.IdxX != 0) return;
+        y[j] = p0;
+        if (m > 1) y[n + j] = p1;
+        if (m > 2) y[2L * n + j] = p2;
+        if (m > 3) y[3L * n + j] = p3;
+    }
+
+    protected override void MultiLinearCore(MultiLinearDims dims, Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor> outputs)
+    {
+        var (m, k, n, dtype) = dims;
+        if (m == 0) return;
+        if (m > GemvMaxRows || k == 0)
+        {
+            for (int g = 0; g < n.Length; g++) GemmCore(new GemmDims(m, n[g], k, 1, true), x, false, weights[g], true, outputs[g], 1f, 0f);
+            return;
+        }
+        var shape = new MultiShape { M = m, K = k, N0 = n[0], N1 = n.Length > 1 ? n[1] : 0, N2 = n.Length > 2 ? n[2] : 0 };
+        var config = new KernelConfig(new Index3D(dims.TotalRows, 1, 1), new Index3D(GemmThreads, 1, 1));
+        // Unused slots get weight 0's views: their rows (N = 0) are never reached.
+        Tensor W(int g) => weights[g < n.Length ? g : 0];
+        ArrayView<float> Y(int g) => View<float>(outputs[g < n.Length ? g : 0]);
+        switch (dtype)
+        {
+            case DType.F32:
+                Kernels.Get(static acc => acc.LoadStreamKernel<MultiShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiGemvKernel<float, F32Codec>))(
+                    config, shape, View<float>(x), View<float>(W(0)), View<float>(W(1)), View<float>(W(2)), Y(0), Y(1), Y(2));
+                break;
+            case DType.BF16:
+                Kernels.Get(static acc => acc.LoadStreamKernel<MultiShape, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiGemvKernel<ushort, BF16Codec>))(
+                    config, shape, View<float>(x), View<ushort>(W(0)), View<ushort>(W(1)), View<ushort>(W(2)), Y(0), Y(1), Y(2));
+                break;
+            default:
+                Kernels.Get(static acc => acc.LoadStreamKernel<MultiShape, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiGemvKernel<ushort, F16Codec>))(
+                    config, shape, View<float>(x), View<ushort>(W(0)), View<ushort>(W(1)), View<ushort>(W(2)), Y(0), Y(1), Y(2));
+                break;
+        }
+    }
+
     /// <summary>op(A)[i, p].</summary>
     private static float RowOfA(GemmShape s, ArrayView<float> a, long aBase, int i, int p) =>
         s.TransA == 0 ? a[aBase + (long)i * s.K + p] : a[aBase + (long)p * s.M + i];

@@ -96,6 +96,41 @@ public sealed class LoraAdapterTests : IDisposable
         Assert.True(MaxRelativeDifference(adapted, Logits(model)) < 1e-5);
     }
 
+    /// <summary>Logits of every step of a KV-cache decode of <see cref="Tokens"/>: a 4-token prefill, then one token at a time.</summary>
+    private float[] DecodeLogits(LlamaModel model)
+    {
+        using var cache = new KvCache(_cpu, model.Config, Tokens.Length);
+        var logits = new List<float>();
+        foreach (var chunk in new[] { Tokens[..4] }.Concat(Tokens[4..].Select(t => new[] { t })))
+        {
+            using var tape = new Tape(_cpu);
+            using var _ = tape.NoGrad();
+            using var ids = Tensor.FromArray(_cpu, chunk, 1, chunk.Length);
+            logits.AddRange(model.Forward(tape, ids, cache).Value.ToFloatArray());
+        }
+        return logits.ToArray();
+    }
+
+    [Theory]
+    [InlineData(false)]   // q/k/v/gate/up all adapted: no group fuses
+    [InlineData(true)]    // q and v only: q/k/v runs separately, gate/up fuses
+    public void Decoding_fuses_only_plain_projections_so_attached_and_merged_adapters_keep_their_logits(bool some)
+    {
+        using var model = LlamaModel.Load(Model(DType.F32), _cpu);
+        var settings = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = some ? ["q_proj", "v_proj"] : LoraSettings.AllProjections };
+        var adapter = LoraAdapter.Attach(model, settings, seed: 1);
+        Randomise(adapter, 2);
+        var attached = DecodeLogits(model);            // fused where a group is plain
+        model.FuseProjections = false;
+        Assert.Equal(DecodeLogits(model), attached);     // an adapted layer always runs its own Forward: identical
+        adapter.MergeAndDetach();                         // plain frozen projections again: every group fuses
+        var mergedSeparate = DecodeLogits(model);
+        model.FuseProjections = true;
+        var merged = DecodeLogits(model);
+        Assert.Equal(mergedSeparate, merged);
+        Assert.True(MaxRelativeDifference(attached, merged) < 1e-5);   // W0 + s·B·A folded in F32: rounding only
+    }
+
     [Fact]
     public void Saved_adapter_is_peft_shaped_and_loads_back_to_the_same_logits()
     {

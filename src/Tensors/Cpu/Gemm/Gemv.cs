@@ -28,6 +28,13 @@ internal static unsafe class Gemv
 
     // ---- m = 1 -------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Tasks per thread of a decoding product. More than one: Parallel.For hands tasks out as threads come free, so
+    /// when a worker starts late (its core busy with another job, or waking up) the others take its share instead of
+    /// waiting for it at the join; with one task per thread the slowest thread sets the time of every product.
+    /// </summary>
+    internal const int TasksPerThread = 4;
+
     public static void Run(float* x, MatrixB b, float* y, float alpha, float beta, GemmKernel isa, int threads, ParallelOptions parallel)
     {
         switch (b.DType)
@@ -42,7 +49,7 @@ internal static unsafe class Gemv
     {
         int n = b.N;
         // Outputs per task: at least 64 and ~64k multiply-adds, so scheduling is amortised; a multiple of 64.
-        int per = Math.Max(Math.Max(64, 65536 / Math.Max(1, b.K)), (n + threads - 1) / threads);
+        int per = Math.Max(Math.Max(64, 65536 / Math.Max(1, b.K)), (n + threads * TasksPerThread - 1) / (threads * TasksPerThread));
         per = (per + 63) / 64 * 64;
         Workers.For((n + per - 1) / per, threads, parallel, new VectorChunk<W>(x, b, y, alpha, beta, isa, per));
     }
@@ -59,6 +66,11 @@ internal static unsafe class Gemv
         int k = b.K;
         if (b.Trans)
         {
+            if (typeof(W) == typeof(Bf16Widen) && (v512 || v256))
+            {
+                Bf16Gemv.Rows(x, (ushort*)b.P, k, y, alpha, beta, j0, j1);   // decoding's BF16 case: its own loop
+                return;
+            }
             for (int j = j0; j < j1; j++)
             {
                 float dot = Dot<W>(x, b.Address(0, j), k, isa);
@@ -228,6 +240,58 @@ internal static unsafe class Gemv
                 float* y = c + (long)r * n + j;
                 *y = beta == 0f ? alpha * sums[r] : alpha * sums[r] + beta * *y;
             }
+        }
+    }
+
+    // ---- several weights sharing A (decoding's q/k/v and gate/up) -----------------------------------
+
+    /// <summary>Up to <see cref="Backend.MultiLinearMax"/> weights stored [n_g, k] (B0 first) and their outputs
+    /// C_g [m, n_g]; unused slots have n = 0.</summary>
+    internal readonly struct SharedWeights(MatrixB b0, float* c0, MatrixB b1, float* c1, MatrixB b2, float* c2)
+    {
+        public readonly MatrixB B0 = b0, B1 = b1, B2 = b2;
+        public readonly float* C0 = c0, C1 = c1, C2 = c2;
+        public int Rows => B0.N + B1.N + B2.N;
+    }
+
+    /// <summary>C_g = A·B_gᵀ for every weight of <paramref name="w"/> and A [m ≤ 4, k] row-major, as one parallel loop
+    /// over the rows of all B_g taken as one [Σn_g, k] matrix: one fork/join for the group instead of one per
+    /// weight. A task's rows may end in one weight and go on in the next.</summary>
+    public static void RunShared(MatrixA a, SharedWeights w, GemmKernel isa, int threads, ParallelOptions parallel)
+    {
+        switch (w.B0.DType)
+        {
+            case DType.F32: RunShared<F32Widen>(a, w, isa, threads, parallel); break;
+            case DType.BF16: RunShared<Bf16Widen>(a, w, isa, threads, parallel); break;
+            default: RunShared<F16Widen>(a, w, isa, threads, parallel); break;
+        }
+    }
+
+    private static void RunShared<W>(MatrixA a, SharedWeights w, GemmKernel isa, int threads, ParallelOptions parallel) where W : struct, IWiden
+    {
+        int rows = w.Rows;
+        // Rows per task: ~64k multiply-adds at least (scheduling amortised), else TasksPerThread tasks per thread.
+        int per = Math.Max(Math.Max(16, 65536 / Math.Max(1, a.M * a.K)), (rows + threads * TasksPerThread - 1) / (threads * TasksPerThread));
+        Workers.For((rows + per - 1) / per, threads, parallel, new SharedChunk<W>(a, w, isa, per));
+    }
+
+    private readonly struct SharedChunk<W>(MatrixA a, SharedWeights w, GemmKernel isa, int per) : IWorkItem where W : struct, IWiden
+    {
+        public void Run(int t)
+        {
+            int r0 = t * per, r1 = Math.Min(w.Rows, (t + 1) * per);
+            int n0 = w.B0.N, n01 = n0 + w.B1.N;
+            Piece(w.B0, w.C0, r0, Math.Min(r1, n0), 0);
+            Piece(w.B1, w.C1, Math.Max(r0, n0), Math.Min(r1, n01), n0);
+            Piece(w.B2, w.C2, Math.Max(r0, n01), r1, n01);
+        }
+
+        /// <summary>Rows [r0, r1) of the concatenation, which belong to B (whose first row is row <paramref name="first"/>).</summary>
+        private void Piece(MatrixB b, float* c, int r0, int r1, int first)
+        {
+            if (r0 >= r1) return;
+            if (a.M == 1) Chunk<W>(a.P, b, c, 1f, 0f, isa, r0 - first, r1 - first);
+            else DotRows<W>(a, b, c, 1f, 0f, isa, r0 - first, r1 - first);
         }
     }
 

@@ -10,7 +10,7 @@ namespace LoRAM.Tensors.Cpu.Gemm;
 /// </summary>
 internal sealed unsafe class Scratch
 {
-    public const int PackedA = 0, PackedB = 1, Row = 2, Tile = 3, Slots = 4;
+    public const int PackedA = 0, PackedB = 1, Row = 2, Tile = 3, EvenOdd = 4, Slots = 5;
 
     [ThreadStatic] private static Scratch? t_current;
 
