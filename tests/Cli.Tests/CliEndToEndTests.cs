@@ -140,10 +140,11 @@ public sealed class CliEndToEndTests
     /// folder, which no one can create files in.</summary>
     internal static (string Folder, Action Restore) ReadOnlyFolder(TempFolder dir)
     {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("Unix file modes");
         var folder = dir.File("readonly");
         Directory.CreateDirectory(folder);
         File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        void Restore() => File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        void Restore() { if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
         try
         {
             File.WriteAllText(Path.Combine(folder, "probe"), "");
