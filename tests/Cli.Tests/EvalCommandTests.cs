@@ -41,6 +41,34 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
+    public void By_token_category_splits_an_instruction_set_into_categories_that_add_up_and_leaves_plain_text_whole()
+    {
+        var model = Path.Combine(_dir, "model");
+        RandomLlama.Write(model);
+        var data = Path.Combine(_dir, "data");
+        var root = new RootCommand { DataCommand.Create(), EvalCommand.Create() };
+        int Run(StringWriter output, params string[] args) =>
+            root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
+        Assert.Equal(0, Run(new StringWriter(), "data", "--out", data, "--corpus-chars", "5000", "--instructions", "20", "--eval-size", "10"));
+        string set = Path.Combine(data, "ppl-in.jsonl"), text = Path.Combine(data, "corpus.txt");
+
+        var output = new StringWriter();
+        Assert.Equal(0, Run(output, "eval", "--model", model, "--json", "--limit", "5", "--by-token-category", "--opening-tokens", "3", "--ppl", set, "--ppl", text));
+        using var json = JsonDocument.Parse(output.ToString());
+        var scored = json.RootElement.GetProperty("ppl").GetProperty(set);
+        var parts = scored.GetProperty("by_category").EnumerateArray().ToList();
+        Assert.Equal(["Opening", "End", "Separator", "Copied", "Frequent", "Content"], parts.Select(p => p.GetProperty("category").GetString()));
+        Assert.Equal(scored.GetProperty("tokens").GetInt64(), parts.Sum(p => p.GetProperty("tokens").GetInt64()));
+        Assert.Equal(scored.GetProperty("nll").GetDouble() * scored.GetProperty("tokens").GetInt64(), parts.Sum(p => p.GetProperty("nll_sum").GetDouble()), 1e-6);
+        Assert.Equal(3 * 5, parts[0].GetProperty("tokens").GetInt64());
+        Assert.False(json.RootElement.GetProperty("ppl").GetProperty(text).TryGetProperty("by_category", out _));
+
+        output = new StringWriter();
+        Assert.Equal(0, Run(output, "eval", "--model", model, "--limit", "5", "--by-token-category", "--ppl", set));
+        Assert.Contains("Content", output.ToString());
+    }
+
+    [Fact]
     public void Two_perplexity_files_of_one_name_in_different_folders_get_one_entry_each()
     {
         var model = Path.Combine(_dir, "model");

@@ -78,7 +78,8 @@ public sealed class OptionValidationTests(CliInputs inputs) : IClassFixture<CliI
         { "pipeline", "--sweep-lr", "0,1e-3" }, { "pipeline", "--sweep-lr", "abc" }, { "pipeline", "--sweep-lr", "1e-3,1e-3" }, { "pipeline", "--sweep-lr", "," },
         { "pipeline", "--validation-items", "0" }, { "pipeline", "--targets", "q_proj,nope" }, { "pipeline", "--targets", "," },
         { "pipeline", "--knowledge-items", "-1" },
-        { "eval", "--batch", "0" }, { "eval", "--max-length", "1" }, { "eval", "--limit", "-1" }, { "eval", "--shots", "-1" },
+        { "pipeline", "--sweep-ratios", "0" }, { "pipeline", "--sweep-ratios", "0.1,x" }, { "pipeline", "--sweep-ratios", "0.1,0.1" }, { "pipeline", "--sweep-ratios", "," },
+        { "eval", "--batch", "0" }, { "eval", "--max-length", "1" }, { "eval", "--limit", "-1" }, { "eval", "--shots", "-1" }, { "eval", "--opening-tokens", "-1" },
         { "generate", "--temperature", "NaN" }, { "generate", "--top-p", "0" }, { "generate", "--top-k", "-1" },
     };
 

@@ -18,6 +18,11 @@ internal static class EvalCommand
             Description = "Perplexity set (repeatable): instruction JSONL (Alpaca, ShareGPT) scored on responses only, or plain text scored on every token.",
             AllowMultipleArgumentsPerToken = false,
         };
+        var byCategory = new Option<bool>("--by-token-category")
+        {
+            Description = "Also split each instruction set's response perplexity by token category, decided from the data: opening (first k tokens), end of turn, separators, words copied from the prompt, words frequent among the responses, other content.",
+        };
+        var opening = new Option<int>("--opening-tokens") { Description = "k: the response's first k tokens are the opening category.", DefaultValueFactory = _ => d.OpeningTokens };
         var mc = new Option<string?>("--mc") { Description = "Multiple-choice JSONL {question, choices, label}: acc and acc_norm." };
         var knowledge = new Option<string?>("--knowledge") { Description = "Knowledge JSONL (knowledge.jsonl: choices are answer sentences): multiple choice and exact match through the chat template, and a plain-text probe." };
         var math = new Option<string?>("--math") { Description = "Math JSONL {question, answer with #### n}: strict-match accuracy of greedy answers." };
@@ -32,13 +37,14 @@ internal static class EvalCommand
 
         var command = new Command("eval", "Score a model: next-token NLL and perplexity, multiple-choice and math accuracy.")
         {
-            model, adapter, tokens, ppl, mc, knowledge, math, mathShots, shots, limit, maxLength, maxNew, batch, device, json,
+            model, adapter, tokens, ppl, byCategory, opening, mc, knowledge, math, mathShots, shots, limit, maxLength, maxNew, batch, device, json,
         };
         command.SetAction(parse =>
         {
             var o = new EvaluationOptions
             {
                 Model = parse.GetValue(model)!, Adapter = parse.GetValue(adapter), Tokens = parse.GetValue(tokens), Perplexity = parse.GetValue(ppl) ?? [],
+                ByTokenCategory = parse.GetValue(byCategory), OpeningTokens = parse.GetValue(opening),
                 MultipleChoice = parse.GetValue(mc), Knowledge = parse.GetValue(knowledge), Math = parse.GetValue(math), MathShots = parse.GetValue(mathShots), Shots = parse.GetValue(shots),
                 Limit = parse.GetValue(limit), MaxLength = parse.GetValue(maxLength), MaxNewTokens = parse.GetValue(maxNew), Batch = parse.GetValue(batch),
             };
@@ -52,7 +58,11 @@ internal static class EvalCommand
             if (report.Tokens is long n)
                 output.WriteLine($"{Path.GetFileName(o.Tokens)}: {n} tokens, mean NLL {report.Nll:F4}, perplexity {report.Perplexity:F3}");
             foreach (var (file, s) in report.Ppl ?? new Dictionary<string, PerplexityScore>())
+            {
                 output.WriteLine($"{file}: perplexity {s.Perplexity:F3} over {s.Tokens} {(report.ResponseOnly[file] ? "response " : "")}tokens");
+                foreach (var c in s.ByCategory ?? [])
+                    output.WriteLine($"  {c.Category,-9} {c.Tokens,6} tokens  perplexity {c.Perplexity,8:F3}  {c.ShareOfNll(s.Nll * s.Tokens),6:P1} of the NLL");
+            }
             if (report.Knowledge is { } k)
                 output.WriteLine($"{Path.GetFileName(o.Knowledge)}: acc {k.Acc:P1}, acc_norm {k.AccNorm:P1}, exact match {k.ExactMatch:P1}, plain-text probe {k.ProbeAcc:P1} over {k.Items} questions; by rank: " +
                     string.Join(", ", k.Tiers.Select(t => $"{t.FirstRank}–{(t.LastRank == int.MaxValue ? "" : t.LastRank)} {t.Accuracy:P0} ({t.Items})")));

@@ -16,6 +16,10 @@ internal static class PipelineCommand
         var variants = new Option<string?>("--variants") { Description = $"Comma-separated rows (default {string.Join(",", Variant.Defaults)}); see --all." };
         var all = new Option<bool>("--all") { Description = "Every row of the paper's table (Rand/Stru/Semi/Unst with and without alignment, QLoRAM-Stru) and the ratio sweep." };
         var sweep = new Option<bool>("--sweep") { Description = "Also LoRAM-Stru at ratios 0.25/0.5/0.75, with and without recovery (Figs. 6–7)." };
+        var sweepRatios = new Option<string?>("--sweep-ratios")
+        {
+            Description = $"The ratios of the LoRAM-Stru sweep, comma-separated (default {string.Join(",", d.SweepRatios.Select(r => r.ToString(CultureInfo.InvariantCulture)))}); implies --sweep.",
+        };
         var ratio = new Option<double>("--ratio") { Description = "Pruning ratio of the LoRAM rows.", DefaultValueFactory = _ => d.Ratio };
         var steps = new Option<int>("--steps") { Description = "LoRA training steps of every trained row.", DefaultValueFactory = _ => d.Steps };
         var evalItems = new Option<int>("--eval-items") { Description = "Items of each perplexity and multiple-choice set.", DefaultValueFactory = _ => d.EvalItems };
@@ -55,7 +59,7 @@ internal static class PipelineCommand
         var device = CommonOptions.Device();
         var command = new Command("pipeline", "Run the LoRAM comparison end to end and write report.md, report.json and figures.")
         {
-            models, outDir, variants, all, sweep, alignSteps, ratio, steps, evalItems, mathItems, knowledgeItems, skip, seeds, lr, sweepLr, validationItems, targets, device,
+            models, outDir, variants, all, sweep, sweepRatios, alignSteps, ratio, steps, evalItems, mathItems, knowledgeItems, skip, seeds, lr, sweepLr, validationItems, targets, device,
         };
         command.SetAction(parse =>
         {
@@ -64,7 +68,9 @@ internal static class PipelineCommand
             var o = new PipelineOptions
             {
                 Models = parse.GetValue(models) ?? FindShippedModels(),
-                Out = parse.GetValue(outDir)!, Variants = chosen, Sweep = parse.GetValue(all) || parse.GetValue(sweep),
+                Out = parse.GetValue(outDir)!, Variants = chosen,
+                Sweep = parse.GetValue(all) || parse.GetValue(sweep) || parse.GetValue(sweepRatios) is not null,
+                SweepRatios = parse.GetValue(sweepRatios) is string list ? Ratios(list) : d.SweepRatios,
                 Ratio = parse.GetValue(ratio), Steps = parse.GetValue(steps), EvalItems = parse.GetValue(evalItems), MathItems = parse.GetValue(mathItems),
                 KnowledgeItems = parse.GetValue(knowledgeItems),
                 CorpusSkipChars = parse.GetValue(skip), AlignStepsSweep = ParseSteps(parse.GetValue(alignSteps)),
@@ -97,6 +103,15 @@ internal static class PipelineCommand
         list?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x =>
             int.TryParse(x, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n
                 : throw new UserInputException($"--align-steps must be step counts separated by commas, e.g. 0,20,40,80; got '{x}'")).ToList() ?? [];
+
+    /// <summary>The ratios of <c>--sweep-ratios</c>: comma-separated numbers (range checked by the options' Validate).</summary>
+    private static List<double> Ratios(string list)
+    {
+        var ratios = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(text =>
+            double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
+            : throw new UserInputException($"--sweep-ratios: '{text}' is not a number (expected comma-separated ratios such as 0.1,0.25)")).ToList();
+        return ratios.Count > 0 ? ratios : throw new UserInputException("--sweep-ratios: no ratios given");
+    }
 
     /// <summary>The rates of <c>--sweep-lr</c>: comma-separated numbers (range checked by the options' Validate).</summary>
     private static List<double> Rates(string grid)

@@ -29,6 +29,10 @@ public sealed record EvaluationOptions
     public int Shots { get; init; }
     /// <summary>Score at most this many items of each set (0 = all).</summary>
     public int Limit { get; init; }
+    /// <summary>Also split each instruction set's perplexity by <see cref="ResponseTokenCategory"/> (<see cref="ResponseTokenBreakdown"/>).</summary>
+    public bool ByTokenCategory { get; init; }
+    /// <summary>k of <see cref="ResponseTokenCategory.Opening"/>: the response's first k tokens.</summary>
+    public int OpeningTokens { get; init; } = ResponseTokenBreakdown.DefaultOpeningTokens;
     public int MaxLength { get; init; } = 512;
     public int MaxNewTokens { get; init; } = 256;
     public int Batch { get; init; } = 8;
@@ -41,6 +45,7 @@ public sealed record EvaluationOptions
         if (Batch < 1) throw new UserInputException($"--batch must be 1 or more, got {Batch}");
         if (MaxLength < 2) throw new UserInputException($"--max-length must be 2 or more, got {MaxLength}");
         if (Limit < 0) throw new UserInputException($"--limit must be 0 or more, got {Limit}");
+        if (OpeningTokens < 0) throw new UserInputException($"--opening-tokens must be 0 or more, got {OpeningTokens}");
         if (Shots < 0) throw new UserInputException($"--shots must be 0 or more, got {Shots}");
         if (MaxNewTokens < 1) throw new UserInputException($"--max-new-tokens must be 1 or more, got {MaxNewTokens}");
     }
@@ -48,6 +53,9 @@ public sealed record EvaluationOptions
 
 public sealed record PerplexityScore(long Tokens, double Nll, double Perplexity)
 {
+    /// <summary>The set's tokens and NLL by response-token category (<c>--by-token-category</c>, instruction sets only).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<CategoryScore>? ByCategory { get; init; }
+
     internal static PerplexityScore Of(NllSum s) => new(s.Tokens, s.MeanNll, s.Perplexity);
 }
 
@@ -115,12 +123,17 @@ public static class ModelEvaluation
             foreach (var file in o.Perplexity)
             {
                 bool jsonl = file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
-                var score = jsonl
-                    ? Benchmarks.InstructionPerplexity(llama, tokenizer, Limit(InstructionFiles.Load(file)), o.MaxLength, o.Batch, progress)
+                var records = jsonl ? Limit(InstructionFiles.Load(file)) : null;
+                var score = records is not null
+                    ? Benchmarks.InstructionPerplexity(llama, tokenizer, records, o.MaxLength, o.Batch, progress)
                     : Benchmarks.TextPerplexity(llama, tokenizer, Limit(PlainTextCorpus.Load(file)), o.MaxLength, o.Batch, progress);
                 // Keyed by the path as given: two files of one name in different folders must not collide.
                 if (sets.ContainsKey(file)) throw new UserInputException($"--ppl {file}: given twice");
-                sets[file] = PerplexityScore.Of(score);
+                sets[file] = PerplexityScore.Of(score) with
+                {
+                    ByCategory = o.ByTokenCategory && records is not null
+                        ? ResponseTokenBreakdown.Score(llama, tokenizer, records, o.MaxLength, o.Batch, o.OpeningTokens, progress: progress) : null,
+                };
                 responseOnly[file] = jsonl;
             }
             report = report with { Ppl = sets, ResponseOnly = responseOnly };

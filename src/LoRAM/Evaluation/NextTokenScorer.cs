@@ -38,11 +38,25 @@ public static class NextTokenScorer
     /// <paramref name="progress"/> counts the sequences scored, as a task named <paramref name="task"/>.
     /// </summary>
     public static NllSum[] ScoreEach(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8,
+        IProgressReporter? progress = null, string task = "score") =>
+        [.. ScoreTokens(model, sequences, batchSize, progress, task).Select(nll =>
+        {
+            double sum = 0;
+            foreach (var x in nll) sum += x;
+            return new NllSum(nll.Length, sum);
+        })];
+
+    /// <summary>
+    /// Per sequence, the NLL of each scored token: element j is −log p(t_{s+j} | t_{&lt;s+j}) with s = max(1, <c>FirstScored</c>),
+    /// so the array has n − s elements. <see cref="ScoreEach"/> is their sum.
+    /// </summary>
+    public static float[][] ScoreTokens(LlamaModel model, IReadOnlyList<(int[] Tokens, int FirstScored)> sequences, int batchSize = 8,
         IProgressReporter? progress = null, string task = "score")
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
         var be = model.Backend;
-        var results = new NllSum[sequences.Count];
+        var results = new float[sequences.Count][];
+        for (int i = 0; i < sequences.Count; i++) results[i] = new float[Math.Max(0, sequences[i].Tokens.Length - Math.Max(1, sequences[i].FirstScored))];
         // Similar lengths together, so little of each batch is padding.
         var order = Enumerable.Range(0, sequences.Count).OrderBy(i => sequences[i].Tokens.Length).ToArray();
         using var bar = (progress ?? LineProgress.None).Start(task, order.Length);
@@ -55,14 +69,13 @@ public static class NextTokenScorer
             var ids = new int[members.Length * t];
             var labels = new int[members.Length * t];
             Array.Fill(labels, Ops.IgnoreIndex);
-            var scored = new long[members.Length];
             for (int b = 0; b < members.Length; b++)
             {
                 var (tokens, first) = sequences[members[b]];
                 for (int i = 0; i < t; i++) ids[b * t + i] = i < tokens.Length - 1 ? tokens[i] : tokens[^1];
-                for (int i = Math.Max(1, first); i < tokens.Length; i++) { labels[b * t + i - 1] = tokens[i]; scored[b]++; }
+                for (int i = Math.Max(1, first); i < tokens.Length; i++) labels[b * t + i - 1] = tokens[i];
             }
-            if (scored.All(s => s == 0)) continue;
+            if (members.All(m => results[m].Length == 0)) continue;
             float[] losses;
             using (var tape = new Tape(be))
             using (tape.NoGrad())
@@ -78,9 +91,9 @@ public static class NextTokenScorer
             }
             for (int b = 0; b < members.Length; b++)
             {
-                double sum = 0;
-                for (int i = 0; i < t; i++) sum += losses[b * t + i];   // ignored rows are exactly 0
-                results[members[b]] = new NllSum(scored[b], sum);
+                var nll = results[members[b]];
+                int s = sequences[members[b]].Tokens.Length - nll.Length;   // the first scored position
+                for (int j = 0; j < nll.Length; j++) nll[j] = losses[b * t + s + j - 1];
             }
         }
         bar.Update(order.Length, $"{order.Length}/{order.Length} sequences");

@@ -96,7 +96,8 @@ public sealed record PipelineOptions
         if (KnowledgeItems < 0) throw new UserInputException($"--knowledge-items must be 0 or more, got {KnowledgeItems}");
         if (Variants.Count == 0) throw new UserInputException("--variants must name at least one row");
         foreach (var r in SweepRatios)
-            if (!(r > 0 && r < 1)) throw new UserInputException($"sweep ratios must be in (0, 1), got {r}");
+            if (!(r > 0 && r < 1)) throw new UserInputException($"--sweep-ratios: ratios must be in (0, 1), got {r}");
+        if (SweepRatios.Distinct().Count() != SweepRatios.Count) throw new UserInputException($"--sweep-ratios names a ratio twice: {string.Join(",", SweepRatios)}");
         if (CorpusSkipChars < 0) throw new UserInputException($"--corpus-skip-chars must be 0 or more, got {CorpusSkipChars}");
         foreach (var s in AlignStepsSweep)
             if (s < 0) throw new UserInputException($"--align-steps must be 0 or more, got {s}");
