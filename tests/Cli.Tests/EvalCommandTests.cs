@@ -11,16 +11,25 @@ public sealed class EvalCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    [Fact]
-    public void Loram_eval_reports_every_requested_set_in_json()
+    /// <summary>`loram eval` or `loram data` with <paramref name="args"/>, its stdout into <paramref name="output"/>.</summary>
+    private static int Run(StringWriter output, params string[] args) =>
+        new RootCommand { DataCommand.Create(), EvalCommand.Create() }.Parse(args)
+            .Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
+
+    /// <summary>A random tiny model and a small generated data folder (`loram data`).</summary>
+    private (string Model, string Data) ModelAndData()
     {
         var model = Path.Combine(_dir, "model");
         RandomLlama.Write(model);
         var data = Path.Combine(_dir, "data");
-        var root = new RootCommand { DataCommand.Create(), EvalCommand.Create() };
-        int Run(StringWriter output, params string[] args) =>
-            root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
         Assert.Equal(0, Run(new StringWriter(), "data", "--out", data, "--corpus-chars", "5000", "--instructions", "20", "--eval-size", "10"));
+        return (model, data);
+    }
+
+    [Fact]
+    public void Loram_eval_reports_every_requested_set_in_json()
+    {
+        var (model, data) = ModelAndData();
 
         var output = new StringWriter();
         Assert.Equal(0, Run(output, "eval", "--model", model, "--json", "--limit", "3", "--max-new-tokens", "8",
@@ -43,13 +52,7 @@ public sealed class EvalCommandTests : IDisposable
     [Fact]
     public void By_token_category_splits_an_instruction_set_into_categories_that_add_up_and_leaves_plain_text_whole()
     {
-        var model = Path.Combine(_dir, "model");
-        RandomLlama.Write(model);
-        var data = Path.Combine(_dir, "data");
-        var root = new RootCommand { DataCommand.Create(), EvalCommand.Create() };
-        int Run(StringWriter output, params string[] args) =>
-            root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
-        Assert.Equal(0, Run(new StringWriter(), "data", "--out", data, "--corpus-chars", "5000", "--instructions", "20", "--eval-size", "10"));
+        var (model, data) = ModelAndData();
         string set = Path.Combine(data, "ppl-in.jsonl"), text = Path.Combine(data, "corpus.txt");
 
         var output = new StringWriter();
@@ -78,10 +81,8 @@ public sealed class EvalCommandTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(b)!);
         File.WriteAllText(a, "short text\n");
         File.WriteAllText(b, "a different and rather longer text than the first one\n");
-        var root = new RootCommand { EvalCommand.Create() };
         var output = new StringWriter();
-        Assert.Equal(0, root.Parse(["eval", "--model", model, "--json", "--ppl", a, "--ppl", b])
-            .Invoke(new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false }));
+        Assert.Equal(0, Run(output, "eval", "--model", model, "--json", "--ppl", a, "--ppl", b));
         using var json = JsonDocument.Parse(output.ToString());
         var ppl = json.RootElement.GetProperty("ppl");
         Assert.Equal(2, ppl.EnumerateObject().Count());
