@@ -77,20 +77,7 @@ public sealed class SafetensorsStreamWriter : IDisposable
         var entry = Entries.FirstOrDefault(e => e.Name == name) ?? throw new ArgumentException($"'{name}' is not a tensor of this file");
         if (t.DType != entry.DType || !t.Shape.SequenceEqual(entry.Shape))
             throw new ArgumentException($"'{name}' is {entry.DType}[{string.Join(", ", entry.Shape)}] in the header, got {t.DType}[{string.Join(", ", t.ShapeArray())}]");
-        const int Chunk = 64 << 20;
-        int size = t.DType.Size();
-        long per = Chunk / size;
-        buffer ??= new byte[(int)Math.Min(Chunk, Math.Max(size, t.Bytes))];
-        if (buffer.Length < Math.Min(Chunk, t.Bytes)) buffer = new byte[(int)Math.Min(Chunk, t.Bytes)];
-        using var flat = t.Reshape(-1);
-        for (long at = 0; at < t.Length; at += per)
-        {
-            int count = (int)Math.Min(per, t.Length - at);
-            using var part = flat.View(at, count);
-            var span = buffer.AsSpan(0, count * size);
-            t.Backend.Download(part, span);
-            Append(name, span);
-        }
+        SafetensorsWriter.Download(t, ref buffer, bytes => Append(name, bytes));
     }
 
     /// <summary>Flushes to disk and renames the file into place; every tensor must be complete.</summary>

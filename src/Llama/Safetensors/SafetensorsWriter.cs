@@ -101,9 +101,15 @@ public sealed class SafetensorsWriter
         return header;
     }
 
-    /// <summary>Downloads <paramref name="t"/> through one reused buffer of at most 64 MiB: no host copy per tensor, so
-    /// writing a checkpoint of a large model leaves no garbage the size of the model behind.</summary>
-    private static void WriteTensor(Stream fs, Tensor t, ref byte[]? buffer)
+    private static void WriteTensor(Stream fs, Tensor t, ref byte[]? buffer) => Download(t, ref buffer, fs.Write);
+
+    /// <summary>Receives one chunk of a tensor's bytes (valid only during the call).</summary>
+    internal delegate void ChunkSink(ReadOnlySpan<byte> bytes);
+
+    /// <summary>Hands <paramref name="t"/>'s little-endian bytes to <paramref name="sink"/> in chunks of at most 64 MiB,
+    /// downloaded through <paramref name="buffer"/> (grown as needed, reused across calls): no host copy per tensor, so
+    /// writing a large model or checkpoint leaves no garbage the size of the model behind.</summary>
+    internal static void Download(Tensor t, ref byte[]? buffer, ChunkSink sink)
     {
         const int Chunk = 64 << 20;
         if (t.Bytes == 0) return;
@@ -117,7 +123,7 @@ public sealed class SafetensorsWriter
             using var part = flat.View(at, count);
             var span = buffer.AsSpan(0, count * size);
             t.Backend.Download(part, span);
-            fs.Write(span);
+            sink(span);
         }
     }
 
