@@ -75,14 +75,10 @@ public static class PhasePlan
         return [Prune(original, o), Align(trained, o, AlignTrains(plan, o.AlignWeights)), Train(trained, o), Eval(original, o)];
     }
 
-    /// <summary>The weights alignment trains, by name, on the pruned model of <paramref name="plan"/>.</summary>
-    public static Func<string, bool> AlignTrains(ParameterPlan plan, LoRAM.Training.AlignedWeights weights) => weights switch
-    {
-        LoRAM.Training.AlignedWeights.All => _ => true,
-        LoRAM.Training.AlignedWeights.AllButLmHead => name => name != LlamaTensorNames.LmHead,
-        _ => name => Enumerable.Range(plan.KeepFirst, Math.Max(0, plan.Original.NumHiddenLayers - plan.KeepFirst - plan.KeepLast))
-            .Any(l => name.StartsWith($"model.layers.{l}.", StringComparison.Ordinal)),
-    };
+    /// <summary>The weights alignment trains, by name, on the pruned model of <paramref name="plan"/> (null: all).</summary>
+    public static Func<string, bool>? AlignTrains(ParameterPlan plan, LoRAM.Training.AlignedWeights weights) =>
+        LoRAM.Training.Alignment.TrainedWeights(weights,
+            Enumerable.Range(plan.KeepFirst, Math.Max(0, plan.Original.NumHiddenLayers - plan.KeepFirst - plan.KeepLast)).ToList());
 
     /// <summary>LoRAM-Stru's pruning step with the lean Taylor path.</summary>
     public static PhaseMemory Prune(LlamaConfig c, PhaseOptions o)

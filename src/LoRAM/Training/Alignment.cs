@@ -91,20 +91,22 @@ public static class Alignment
     /// <summary>Which weights <see cref="AlignmentOptions.Weights"/> trains, by checkpoint name (null: all).</summary>
     private static Func<string, bool>? Trained(AlignmentOptions o)
     {
-        switch (o.Weights)
-        {
-            case AlignedWeights.All:
-                return null;
-            case AlignedWeights.AllButLmHead:
-                return name => name != LlamaTensorNames.LmHead;
-            default:
-                if (!File.Exists(Path.Combine(o.Model, PruningRecord.FileName)))
-                    throw new UserInputException($"{o.Model}: --weights pruned-layers needs the pruning record {PruningRecord.FileName}; this folder has none");
-                var pruned = PruningRecord.LoadFor(o.Model).Layers.Where(l => l.Pruned).Select(l => $"model.layers.{l.Layer}.").ToList();
-                if (pruned.Count == 0) throw new UserInputException($"{o.Model}: --weights pruned-layers, but the pruning record prunes no layer");
-                return name => pruned.Any(p => name.StartsWith(p, StringComparison.Ordinal));
-        }
+        if (o.Weights != AlignedWeights.PrunedLayers) return TrainedWeights(o.Weights, []);
+        if (!File.Exists(Path.Combine(o.Model, PruningRecord.FileName)))
+            throw new UserInputException($"{o.Model}: --weights pruned-layers needs the pruning record {PruningRecord.FileName}; this folder has none");
+        var pruned = PruningRecord.LoadFor(o.Model).Layers.Where(l => l.Pruned).Select(l => l.Layer).ToList();
+        if (pruned.Count == 0) throw new UserInputException($"{o.Model}: --weights pruned-layers, but the pruning record prunes no layer");
+        return TrainedWeights(o.Weights, pruned);
     }
+
+    /// <summary>The rule of <paramref name="weights"/> by checkpoint name (null: every weight); <paramref name="prunedLayers"/>
+    /// are the layers pruning changed (used by <see cref="AlignedWeights.PrunedLayers"/>). The planner uses it too.</summary>
+    public static Func<string, bool>? TrainedWeights(AlignedWeights weights, IReadOnlyCollection<int> prunedLayers) => weights switch
+    {
+        AlignedWeights.All => null,
+        AlignedWeights.AllButLmHead => name => name != LlamaTensorNames.LmHead,
+        _ => name => prunedLayers.Any(l => name.StartsWith($"model.layers.{l}.", StringComparison.Ordinal)),
+    };
 
     /// <summary>W ← W ⊙ M after every optimizer step, for each projection the folder's masks cover; null when it has none.
     /// Disposing the result frees the masks.</summary>

@@ -286,7 +286,6 @@ internal static class CorpusTraining
         return report;
     }
 
-    /// <summary>‖after − before‖ / ‖before‖ (Frobenius), in double.</summary>
     /// <summary>‖W − W_start‖ / ‖W_start‖ of each trained tensor, W_start read from <paramref name="folder"/>'s mapped
     /// checkpoint one tensor at a time (its pages given back after each), both sides a few thousand elements at a time.</summary>
     private static Dictionary<string, double> WeightChange(string folder, IReadOnlyList<Var> parameters)
@@ -314,26 +313,28 @@ internal static class CorpusTraining
             float[] x, y;
             using (var v = b.View(at, n)) x = v.ToFloatArray();
             using (var v = a.View(at, n)) y = v.ToFloatArray();
-            for (int i = 0; i < n; i++)
-            {
-                double d = (double)y[i] - x[i];
-                diff += d * d;
-                norm += (double)x[i] * x[i];
-            }
+            AccumulateChange(x, y, ref diff, ref norm);
         }
         return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
     }
 
+    /// <summary>‖after − before‖ / ‖before‖ (Frobenius), in double.</summary>
     internal static double RelativeChange(float[] before, float[] after)
     {
         double diff = 0, norm = 0;
+        AccumulateChange(before, after, ref diff, ref norm);
+        return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
+    }
+
+    /// <summary>Adds Σ(after − before)² to <paramref name="diff"/> and Σ before² to <paramref name="norm"/>, in order.</summary>
+    private static void AccumulateChange(float[] before, float[] after, ref double diff, ref double norm)
+    {
         for (int i = 0; i < before.Length; i++)
         {
             double d = (double)after[i] - before[i];
             diff += d * d;
             norm += (double)before[i] * before[i];
         }
-        return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
     }
 
     /// <summary>config.json and the tokenizer the corpus was read with — the source folder's files, or the byte
