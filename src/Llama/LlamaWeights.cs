@@ -93,11 +93,7 @@ public sealed class LlamaWeights : IDisposable
     /// </summary>
     public void Save(string folder, string? tokenizerFrom = null, long maxShardBytes = 5L << 30)
     {
-        Directory.CreateDirectory(folder);
-        var meta = new Dictionary<string, string> { ["format"] = "pt" };
-        SafetensorsWriter.SaveSharded(folder, LlamaTensorNames.Expected(Config).Select(e => (e.Name, _tensors[e.Name])), maxShardBytes, meta);
-        Config.Save(Path.Combine(folder, ModelFolder.Config));
-        if (tokenizerFrom is not null) ModelFolder.CopyTokenizerFiles(tokenizerFrom, folder);
+        SaveStreaming(folder, Config, name => _tensors[name].DType, name => _tensors[name].Reshape(_tensors[name].ShapeArray()), tokenizerFrom, maxShardBytes);
     }
 
     /// <summary>
@@ -126,7 +122,9 @@ public sealed class LlamaWeights : IDisposable
             writer.Commit();
             files.Add(file);
         }
+        string index = Path.Combine(folder, "model.safetensors.index.json");
         if (shards.Count > 1) files.Add(SafetensorsStreamWriter.WriteIndex(folder, shards));
+        else if (File.Exists(index)) File.Delete(index);   // a stale index would shadow the single file
         config.Save(Path.Combine(folder, ModelFolder.Config));
         files.Add(ModelFolder.Config);
         if (tokenizerFrom is not null) ModelFolder.CopyTokenizerFiles(tokenizerFrom, folder);
